@@ -1,0 +1,58 @@
+"""Silhouette carving: how strongly the masks agree that a 3D point lies inside the object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .data.dataset import DatasetSplit
+
+# A point has to be inside the image of at least this share of the views to count as occupied:
+# points that almost no camera sees are not evidence of an object.
+MIN_SEEN_FRACTION = 0.5
+# Once a point's occupancy falls below this it cannot come back above 0.5: stop updating it.
+DEAD = 0.05
+
+
+def mask_occupancy(
+    points: torch.Tensor,
+    split: DatasetSplit,
+    on_view: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """Soft visual-hull occupancy of world points.
+
+    For each view that sees a point (in front of the camera and inside the image), the mask is
+    sampled bilinearly at the point's projection; the occupancy is the minimum over those views,
+    so a value above 0.5 means every view agrees the point is on the object. Points seen by fewer
+    than ``MIN_SEEN_FRACTION`` of the views get 0.
+
+    Args:
+        points: ``[P, 3]`` world-space points, on the device of ``split``.
+        split: views with masks.
+        on_view: called as ``on_view(i, n_views)`` after each view (may raise to cancel).
+    Returns:
+        ``[P]`` occupancy in [0, 1].
+    """
+    assert split.masks is not None, "carving needs masks"
+    cams = split.cameras
+    n_views = len(split)
+    occupancy = torch.ones(points.shape[0], device=points.device)  # [P]
+    seen = torch.zeros(points.shape[0], device=points.device, dtype=torch.int32)  # [P]
+    alive = torch.arange(points.shape[0], device=points.device)  # indices still worth updating
+    size = torch.tensor([cams.width, cams.height], device=points.device, dtype=points.dtype)
+    for i in range(n_views):
+        pixels, depth = cams[i].project(points[alive])  # [1, A, 2], [1, A]
+        pixels, depth = pixels[0], depth[0]
+        inside = (depth > 0) & (pixels >= 0).all(-1) & (pixels <= size).all(-1)  # [A]
+        grid = (pixels / size * 2.0 - 1.0)[None, None]  # [1, 1, A, 2] in grid_sample's [-1, 1]
+        value = F.grid_sample(split.masks[i][None, None], grid, mode="bilinear", align_corners=False)[0, 0, 0]
+        ids = alive[inside]
+        occupancy[ids] = torch.minimum(occupancy[ids], value[inside])
+        seen[ids] += 1
+        alive = alive[occupancy[alive] > DEAD]
+        if on_view is not None:
+            on_view(i + 1, n_views)
+    min_seen = max(1, int(MIN_SEEN_FRACTION * n_views + 0.5))
+    return torch.where(seen >= min_seen, occupancy, torch.zeros_like(occupancy))

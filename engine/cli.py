@@ -1,0 +1,209 @@
+"""``python -m engine``: the command line.
+
+Commands: ``reconstruct`` (posed images -> textured mesh folder), ``evaluate`` (score a mesh
+against a dataset's ground truth), ``demo`` (generate a small dataset and reconstruct it),
+``worker`` (the add-on's JSON-lines process), ``methods`` and ``check`` (what this install offers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import MeshliftError
+from .progress import Event
+
+PRESETS = ("fast", "balanced", "quality")
+
+
+class TerminalProgress:
+    """Shows progress events as one tqdm bar per stage on stderr, and log events as lines."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._stage: str | None = None
+
+    def __call__(self, event: Event) -> None:
+        from tqdm import tqdm  # noqa: PLC0415 (only the terminal front end needs it)
+
+        if event["type"] == "progress":
+            if event["stage"] != self._stage:
+                self.close()
+                self._stage = event["stage"]
+                self._bar = tqdm(total=event["total"], desc=event["stage"], file=sys.stderr, leave=True,
+                                 dynamic_ncols=True)
+            self._bar.total = event["total"]
+            self._bar.n = event["step"]
+            self._bar.refresh()
+        elif event["type"] == "log":
+            tqdm.write(f"[{event['level']}] {event['message']}", file=sys.stderr)
+        elif event["type"] in ("result", "error"):
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+            self._stage = None
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``["resolution=256", ...]`` -> ``{"resolution": "256"}`` (values are typed by the preset)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MeshliftError(f"Options are KEY=VALUE, got '{pair}'")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def print_result(event: Event) -> None:
+    report = event["report"]
+    print(f"Wrote {report['mesh']['faces']} faces, texture {report['texture']['size'][0]}px "
+          f"({report['texture']['source']}) in {report['timings']['total']:.1f} s:")
+    for kind, path in event["files"].items():
+        print(f"  {kind:7s} {path}")
+    for key, value in report.get("metrics", {}).items():
+        print(f"  {key:22s} {value:.4f}")
+
+
+def command_reconstruct(args: argparse.Namespace) -> int:
+    from .jobs import run_job  # noqa: PLC0415 (keeps `methods`/`check` fast)
+    from .pipeline import ReconstructJob  # noqa: PLC0415
+
+    job = ReconstructJob(
+        dataset=args.dataset, out=args.out, method=args.method, preset=args.preset, device=args.device,
+        options=parse_options(args.option), name=args.name, force=args.force, evaluate=args.evaluate,
+        image_scale=args.image_scale, max_views=args.max_views,
+    )
+    terminal = TerminalProgress()
+    final: dict[str, Event] = {}
+
+    def emit(event: Event) -> None:
+        terminal(event)
+        if event["type"] in ("result", "error"):
+            final["event"] = event
+
+    code = run_job(job, emit)
+    event = final["event"]
+    if event["type"] == "result":
+        if args.json:
+            print(json.dumps(event))
+        else:
+            print_result(event)
+    else:
+        print(f"meshlift: {event['message']}", file=sys.stderr)
+    return code
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_mesh_file  # noqa: PLC0415
+
+    metrics = evaluate_mesh_file(args.mesh, args.dataset, samples=args.samples)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        for key, value in metrics.items():
+            print(f"{key:22s} {value:.4f}")
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from .demo import make_demo_dataset  # noqa: PLC0415
+
+    out = Path(args.out)
+    dataset = out / "dataset"
+    if not dataset.exists():
+        print(f"Rendering the demo dataset into {dataset} ...", file=sys.stderr)
+        make_demo_dataset(dataset)
+    args.dataset, args.out = str(dataset), str(out / "result")
+    args.force, args.evaluate, args.name = True, True, "demo"
+    return command_reconstruct(args)
+
+
+def command_worker(args: argparse.Namespace) -> int:
+    from .worker import main  # noqa: PLC0415
+
+    return main(args.job)
+
+
+def command_methods(args: argparse.Namespace) -> int:
+    from .methods import describe_methods  # noqa: PLC0415
+
+    methods = describe_methods()
+    if args.json:
+        print(json.dumps(methods))
+    else:
+        for method in methods:
+            print(f"{method['name']:8s} {method['title']}: {method['description']}")
+            print(f"{'':8s} presets: {', '.join(method['presets'])} (default {method['default_preset']})")
+    return 0
+
+
+def command_check(_args: argparse.Namespace) -> int:
+    from .devices import describe_environment  # noqa: PLC0415
+
+    print(json.dumps(describe_environment()))
+    return 0
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", default="hull", help="reconstruction method (see `methods`; default hull)")
+    parser.add_argument("--preset", default="balanced", choices=PRESETS, help="speed/quality trade-off")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a preset option, e.g. -o resolution=256 -o faces=50000")
+    parser.add_argument("--image-scale", type=float, default=1.0, help="resize the images by this factor")
+    parser.add_argument("--max-views", type=int, default=None, help="use at most this many views")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Meshlift reconstruction engine")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    rec = commands.add_parser("reconstruct", help="posed images -> textured mesh (OBJ+MTL+PNG, GLB)")
+    rec.add_argument("dataset", help="folder with transforms_train.json or transforms.json")
+    rec.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
+    rec.add_argument("--name", default=None, help="base name of the output files (default: dataset name)")
+    rec.add_argument("--force", action="store_true", help="replace an existing output folder")
+    rec.add_argument("--evaluate", action="store_true", help="score against gt_mesh.ply and test views")
+    add_job_arguments(rec)
+    rec.set_defaults(run=command_reconstruct)
+
+    ev = commands.add_parser("evaluate", help="Chamfer, normal consistency, F-score and test PSNR of a mesh")
+    ev.add_argument("mesh", help="OBJ or GLB (textured for PSNR), in the dataset's world frame")
+    ev.add_argument("--dataset", required=True, help="dataset folder with gt_mesh.ply and/or test views")
+    ev.add_argument("--samples", type=int, default=200_000, help="surface samples per mesh")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(run=command_evaluate)
+
+    demo = commands.add_parser("demo", help="render a small built-in dataset and reconstruct it")
+    demo.add_argument("--out", default="demo-output", help="folder for the dataset and the result")
+    add_job_arguments(demo)
+    demo.set_defaults(run=command_demo)
+
+    worker = commands.add_parser("worker", help="run JOB.json, speaking JSON lines on stdout")
+    worker.add_argument("job", help="path of the job file")
+    worker.set_defaults(run=command_worker)
+
+    methods = commands.add_parser("methods", help="list the reconstruction methods and presets")
+    methods.add_argument("--json", action="store_true")
+    methods.set_defaults(run=command_methods)
+
+    check = commands.add_parser("check", help="print torch version and CUDA availability as JSON")
+    check.set_defaults(run=command_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except MeshliftError as error:
+        print(f"meshlift: {error}", file=sys.stderr)
+        return 2

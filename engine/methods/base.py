@@ -1,0 +1,74 @@
+"""What a reconstruction method is, for the pipeline and for the method registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.dataset import DatasetSplit
+from ..progress import Progress
+from ..roi import Normalization
+
+
+@dataclass
+class MethodInput:
+    """Everything a method gets.
+
+    Attributes:
+        split: the training views, with cameras in the *unit volume* (see ``engine.roi``), on
+            ``device``.
+        normalization: the map between the unit volume and the dataset's world frame.
+        options: the method's settings (its preset merged with user overrides).
+        progress: for progress events and cancellation.
+        device: the torch device to compute on.
+    """
+
+    split: DatasetSplit
+    normalization: Normalization
+    options: dict[str, Any]
+    progress: Progress
+    device: torch.device
+
+
+@dataclass
+class MethodOutput:
+    """A closed, outward-oriented triangle mesh in the *unit volume*.
+
+    Attributes:
+        vertices: ``[V, 3]`` float32 unit-volume positions.
+        faces: ``[F, 3]`` int32 vertex indices, counter-clockwise seen from outside.
+        stats: numbers worth reporting (iterations, grid size, ...).
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered reconstruction method.
+
+    Attributes:
+        name: the identifier used on the command line and in jobs (``--method NAME``).
+        title: a short human name for menus.
+        description: one sentence for tooltips and ``--help``.
+        needs_masks: whether the training images must carry object masks.
+        presets: preset name -> option values; ``DEFAULT_PRESET`` must be one of them. Options
+            shared by every method (``faces``, ``texture_size``) are set here too.
+        run: the reconstruction itself.
+    """
+
+    name: str
+    title: str
+    description: str
+    needs_masks: bool
+    presets: dict[str, dict[str, Any]]
+    run: Callable[[MethodInput], MethodOutput]
+
+
+DEFAULT_PRESET = "balanced"

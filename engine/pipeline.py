@@ -1,0 +1,170 @@
+"""The reconstruction job: posed images in, a textured mesh folder out.
+
+Stages: load the views, find the region of interest, run the method in the unit volume, map the
+mesh back to the dataset's world frame, decimate + unwrap + texture it from the images, write
+OBJ/MTL/PNG + GLB + ``report.json``, and optionally score it against ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import trimesh
+
+from .data.transforms import find_transforms, load_split
+from .devices import resolve_device
+from .errors import InputError
+from .evaluate import geometry_metrics, render_psnr
+from .export import write_glb, write_obj
+from .methods import DEFAULT_PRESET, MethodInput, get_method, resolve_options
+from .output import OutputDir
+from .progress import Progress
+from .roi import find_roi
+from .texture import TexturedMesh, texture_mesh
+
+
+@dataclass
+class ReconstructJob:
+    """One reconstruction, as given on the command line or in a worker's ``JOB.json``.
+
+    Attributes:
+        dataset: a folder with ``transforms_train.json`` / ``transforms.json`` (or the json itself).
+        out: the output folder; it must not exist unless ``force``.
+        method: a name from ``engine.methods.METHODS``.
+        preset: ``fast``, ``balanced`` or ``quality``.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        options: per-option overrides of the preset (e.g. ``{"resolution": 256}``).
+        name: base name of the output files; defaults to the dataset folder's name.
+        force: replace an existing output folder.
+        evaluate: score the result against ``gt_mesh.ply`` and the ``test`` views when present.
+        image_scale: resize factor applied to the images when loading, in (0, 1].
+        max_views: use at most this many training views (evenly spaced).
+    """
+
+    dataset: str
+    out: str
+    method: str = "hull"
+    preset: str = DEFAULT_PRESET
+    device: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    force: bool = False
+    evaluate: bool = False
+    image_scale: float = 1.0
+    max_views: int | None = None
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> ReconstructJob:
+        """Build a job from JSON data, rejecting unknown or missing keys with a clear message."""
+        known = set(ReconstructJob.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"Unknown job field(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}")
+        missing = [key for key in ("dataset", "out") if key not in data]
+        if missing:
+            raise InputError(f"The job needs the field(s): {', '.join(missing)}")
+        return ReconstructJob(**data)
+
+
+class Timings:
+    """Wall-clock seconds per stage, for the report."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(time.perf_counter() - start, 3)
+
+
+def output_name(job: ReconstructJob) -> str:
+    """A file-system-safe base name for the output files."""
+    base = job.name or Path(job.dataset).absolute().name
+    if base.endswith(".json"):
+        base = Path(job.dataset).absolute().parent.name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip("._") or "mesh"
+
+
+def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | None = None) -> dict[str, Any]:
+    """Run ``job``; returns the worker protocol's ``result`` payload (``files`` and ``report``).
+
+    ``output`` lets the caller hold the :class:`OutputDir` (to discard it on cancel); by default
+    one is made from ``job.out``.
+    """
+    started = time.perf_counter()
+    output = output or OutputDir(job.out, job.force)
+    method = get_method(job.method)
+    options = resolve_options(method, job.preset, job.options)
+    device = resolve_device(job.device)
+    name = output_name(job)
+    timings = Timings()
+    progress.log(f"{method.title} ({job.preset}) on {device}, output {output.path}")
+
+    with timings("load"):
+        progress.update("loading images", 0, 1)
+        split = load_split(job.dataset, "train", scale=job.image_scale, max_views=job.max_views,
+                           require_masks=method.needs_masks)
+        progress.update("loading images", 1, 1)
+        split = split.to(device)
+    with timings("region"):
+        normalization = find_roi(split, on_step=progress.stage("finding the object"))
+    with timings("reconstruct"):
+        result = method.run(MethodInput(normalization.split_to_unit(split), normalization, options, progress, device))
+        vertices = normalization.to_world(torch.from_numpy(result.vertices)).numpy()
+    with timings("texture"):
+        mesh = texture_mesh(vertices, result.faces, split, target_faces=options["faces"],
+                            texture_size=options["texture_size"], on_step=progress.stage("texturing"))
+
+    report: dict[str, Any] = {
+        "method": method.name, "preset": job.preset, "options": options, "device": str(device),
+        "views": len(split), "image_size": [split.cameras.width, split.cameras.height],
+        "region_of_interest": asdict(normalization),
+        "mesh": {"vertices": int(mesh.vertices.shape[0]), "faces": int(mesh.faces.shape[0]),
+                 "frame": "dataset world frame (the frame of transforms.json)"},
+        "texture": {"size": list(mesh.texture.shape[:2]), "source": mesh.source},
+        "method_stats": result.stats,
+    }
+    if job.evaluate:
+        with timings("evaluate"):
+            report["metrics"] = evaluate_against_ground_truth(mesh, job, progress)
+
+    with output as folder:
+        progress.update("writing files", 0, 1)
+        written = write_obj(mesh, folder, name) + [write_glb(mesh, folder / f"{name}.glb")]
+        report["timings"] = {**timings.seconds, "total": round(time.perf_counter() - started, 3)}
+        (folder / "report.json").write_text(json.dumps(report, indent=2))
+        progress.check()
+        final = output.commit()
+        progress.update("writing files", 1, 1)
+    files = {path.suffix.lstrip("."): str(final / path.name) for path in written}
+    files["report"] = str(final / "report.json")
+    return {"files": files, "report": report}
+
+
+def evaluate_against_ground_truth(mesh: TexturedMesh, job: ReconstructJob, progress: Progress) -> dict[str, float]:
+    """Metrics of the textured ``mesh`` against the dataset's ``gt_mesh.ply`` and ``test`` views, if any."""
+    metrics: dict[str, float] = {}
+    dataset = Path(job.dataset)
+    folder = dataset if dataset.is_dir() else dataset.parent
+    progress.update("evaluating", 0, 2)
+    if (folder / "gt_mesh.ply").is_file():
+        gt = trimesh.load(folder / "gt_mesh.ply", force="mesh")
+        metrics.update(geometry_metrics(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False), gt))
+    progress.update("evaluating", 1, 2)
+    if find_transforms(dataset, "test") is not None:
+        test = load_split(dataset, "test", scale=job.image_scale)
+        metrics.update(render_psnr(mesh, test))
+    progress.update("evaluating", 2, 2)
+    return metrics
