@@ -19,10 +19,10 @@ import torch
 from PIL import Image
 
 from engine.data.transforms import load_split
-from engine.evaluate import render_textured
+from engine.export import read_textured
 from engine.pipeline import ReconstructJob, reconstruct
 from engine.progress import Progress
-from engine.texture import load_textured_obj
+from engine.texture import render_textured
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -40,7 +40,7 @@ KEYS = ("chamfer_l1", "normal_consistency", "f_score_0.5%", "f_score_0.2%")
 def save_comparison(obj: Path, dataset: Path, picture: Path, views: int = 4) -> None:
     """Rendered textured mesh (top) above the test images (bottom), over white."""
     test = load_split(dataset, "test", max_views=views)
-    rendered = render_textured(load_textured_obj(obj), test.cameras)  # [N, H, W, 3]
+    rendered = render_textured(read_textured(obj), test.cameras)  # [N, H, W, 3]
     rows = [torch.cat(list(rendered), dim=1), torch.cat(list(test.composited(1.0)), dim=1)]
     image = (torch.cat(rows, dim=0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
     Image.fromarray(image).save(picture)

@@ -71,7 +71,19 @@ class ReconstructJob:
         missing = [key for key in ("dataset", "out") if key not in data]
         if missing:
             raise InputError(f"The job needs the field(s): {', '.join(missing)}")
+        for key, value in data.items():
+            kinds = JOB_FIELD_TYPES[key]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+                raise InputError(f"The job field '{key}' must be {names}, got {value!r}")
         return ReconstructJob(**data)
+
+
+JOB_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "dataset": (str,), "out": (str,), "method": (str,), "preset": (str,), "device": (str,), "options": (dict,),
+    "name": (str, type(None)), "force": (bool,), "evaluate": (bool,), "image_scale": (int, float),
+    "max_views": (int, type(None)),
+}
 
 
 class Timings:
@@ -142,7 +154,7 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
 
     with output as folder:
         progress.update("writing files", 0, 1)
-        written = write_obj(mesh, folder, name) + [write_glb(mesh, folder / f"{name}.glb")]
+        written = [*write_obj(mesh, folder, name), write_glb(mesh, folder / f"{name}.glb")]
         report["timings"] = {**timings.seconds, "total": round(time.perf_counter() - started, 3)}
         (folder / "report.json").write_text(json.dumps(report, indent=2))
         progress.check()

@@ -100,7 +100,7 @@ def find_roi(split: DatasetSplit, margin: float = 0.04, on_step: Callable[[int, 
     half = float((cams.centers - center).norm(dim=-1).median())
     lo, hi = center - half, center + half
     for n_pass in range(2):
-        points, shape = grid_points(lo, hi, COARSE_RESOLUTION)
+        points, _ = grid_points(lo, hi, COARSE_RESOLUTION)
         cell = float((hi - lo).max()) / COARSE_RESOLUTION
         report = None if on_step is None else (lambda i, n, p=n_pass: on_step(p * n + i, 2 * n))
         occupied = mask_occupancy(points, split, report) > 0.5

@@ -1,9 +1,12 @@
 """Region of interest and the visual hull on real (downscaled) data."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 import trimesh
 
+from engine.data.dataset import DatasetSplit
 from engine.data.transforms import load_split
 from engine.errors import InputError
 from engine.evaluate import geometry_metrics
@@ -28,7 +31,7 @@ def test_roi_bounds_the_object_tightly(spot_small, datasets):
     hi = torch.tensor(norm.box_max) * norm.radius + torch.tensor(norm.center)
     gt_lo, gt_hi = torch.tensor(gt.bounds[0]).float(), torch.tensor(gt.bounds[1]).float()
     assert (lo <= gt_lo).all() and (hi >= gt_hi).all()
-    assert ((hi - lo) <= 1.2 * (gt_hi - gt_lo)).all()
+    assert ((hi - lo) <= (gt_hi - gt_lo) + 0.2 * (gt_hi - gt_lo).max()).all()  # margin + coarse cells
     # the unit volume: the object's box spans [-1, 1] on its longest side
     unit = norm.to_unit(torch.tensor(gt.vertices).float())
     assert unit.abs().max() <= 1.0 and unit.abs().max() > 0.85
@@ -36,16 +39,12 @@ def test_roi_bounds_the_object_tightly(spot_small, datasets):
 
 
 def test_cameras_without_a_common_object_are_rejected(spot_small):
-    shuffled = spot_small.cameras
     generator = torch.Generator().manual_seed(0)
-    c2w = shuffled.c2w.clone()
+    c2w = spot_small.cameras.c2w.clone()
     c2w[:, :3, 3] += torch.randn(len(c2w), 3, generator=generator) * 2.0  # poses that do not belong to the images
-    spot_small.cameras.c2w = c2w
-    try:
-        with pytest.raises(InputError, match="do not see a common object"):
-            find_roi(spot_small)
-    finally:
-        spot_small.cameras.c2w = shuffled.c2w
+    wrong = DatasetSplit(spot_small.images, spot_small.masks, replace(spot_small.cameras, c2w=c2w), spot_small.names)
+    with pytest.raises(InputError, match="do not see a common object"):
+        find_roi(wrong)
 
 
 def test_hull_on_downscaled_spot(spot_small, datasets):

@@ -79,6 +79,7 @@ def test_worker_cancels_within_a_second_and_writes_nothing(tmp_path, datasets):
     (json.dumps({"dataset": "x"}), "needs the field(s): out"),
     (json.dumps({"dataset": "x", "out": "y", "colour": "red"}), "Unknown job field(s): colour"),
     (json.dumps({"command": "explode", "dataset": "x", "out": "y"}), "Unknown job command"),
+    (json.dumps({"dataset": "x", "out": "y", "force": "yes"}), "must be bool"),
 ])
 def test_worker_rejects_bad_jobs(tmp_path, content, fragment):
     job_file = tmp_path / "job.json"

@@ -1,0 +1,113 @@
+"""Scores of a reconstruction: geometry against a ground-truth mesh, appearance against test views.
+
+Definitions (``/work/shared/datasets/README.md``): both surfaces are sampled uniformly by area
+(``samples`` points each, with their face normals).
+
+* Chamfer-L1 = (mean distance pred → GT + mean distance GT → pred) / 2, in world units.
+* Normal consistency = mean ``|cos|`` between each sample's normal and its nearest neighbour's on
+  the other surface, both ways.
+* F-score at ``τ`` = harmonic mean of precision (fraction of pred samples within ``τ`` of GT) and
+  recall (fraction of GT samples within ``τ`` of pred), ``τ`` = 0.5 % and 0.2 % of the GT
+  bounding-box diagonal.
+* PSNR = mean over test views of ``10 log10(1 / MSE)``, colours in [0, 1], both the render and the
+  photo composited over white.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+from scipy.spatial import cKDTree
+
+from .data.dataset import DatasetSplit
+from .data.transforms import find_transforms, load_split
+from .export import read_textured
+from .texture import TexturedMesh, render_textured
+
+F_SCORE_THRESHOLDS = {"f_score_0.5%": 0.005, "f_score_0.2%": 0.002}
+
+
+def geometry_metrics(
+    pred: trimesh.Trimesh, gt: trimesh.Trimesh, samples: int = 200_000, seed: int = 0
+) -> dict[str, float]:
+    """Chamfer-L1, normal consistency and F-scores of ``pred`` against ``gt`` (same frame and units).
+
+    ``pred`` is sampled with ``seed`` and ``gt`` with ``seed + 1``, so a mesh against itself gives
+    the metric's sampling floor, not a perfect score.
+
+    Returns:
+        ``{"chamfer_l1", "normal_consistency", "f_score_0.5%", "f_score_0.2%"}`` (Chamfer in world
+        units, the others in [0, 1]).
+    """
+    pred_points, pred_normals = _sample(pred, samples, seed)  # [S, 3], [S, 3]
+    gt_points, gt_normals = _sample(gt, samples, seed + 1)
+    pred_to_gt, pred_match = cKDTree(gt_points).query(pred_points, workers=-1)  # [S], [S]
+    gt_to_pred, gt_match = cKDTree(pred_points).query(gt_points, workers=-1)
+    cos_pred = np.abs((pred_normals * gt_normals[pred_match]).sum(-1))
+    cos_gt = np.abs((gt_normals * pred_normals[gt_match]).sum(-1))
+    metrics = {
+        "chamfer_l1": float((pred_to_gt.mean() + gt_to_pred.mean()) / 2.0),
+        "normal_consistency": float((cos_pred.mean() + cos_gt.mean()) / 2.0),
+    }
+    diagonal = float(np.linalg.norm(gt.bounds[1] - gt.bounds[0]))
+    for key, fraction in F_SCORE_THRESHOLDS.items():
+        precision = float((pred_to_gt < fraction * diagonal).mean())
+        recall = float((gt_to_pred < fraction * diagonal).mean())
+        metrics[key] = 0.0 if precision + recall == 0 else 2.0 * precision * recall / (precision + recall)
+    return metrics
+
+
+def _sample(mesh: trimesh.Trimesh, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` area-uniform surface points ``[S, 3]`` and their unit face normals ``[S, 3]``."""
+    points, face_index = trimesh.sample.sample_surface(mesh, count, seed=seed)
+    return np.asarray(points), np.asarray(mesh.face_normals[face_index])
+
+
+def render_psnr(mesh: TexturedMesh, split: DatasetSplit, chunk: int = 8) -> dict[str, float]:
+    """Mean PSNR (dB) of the textured mesh rendered at ``split``'s cameras against its images.
+
+    Both sides are over a white background (``split.composited(1.0)``); rendering is done
+    ``chunk`` views at a time on the split's device. To get the rendered images themselves, use
+    :func:`engine.texture.render_textured`.
+
+    Returns:
+        ``{"psnr": mean over views of the per-view PSNR}``.
+    """
+    psnrs = []
+    for start in range(0, len(split), chunk):
+        stop = min(start + chunk, len(split))
+        rendered = render_textured(mesh, split.cameras[start:stop], chunk=chunk)  # [n, H, W, 3] over white
+        target = split.images[start:stop]  # [n, H, W, 3]
+        if split.masks is not None:
+            alpha = split.masks[start:stop, ..., None]
+            target = target * alpha + (1.0 - alpha)
+        mse = ((rendered - target.to(rendered)) ** 2).flatten(1).mean(1).clamp_min(1e-10)  # [n]
+        psnrs.append(-10.0 * torch.log10(mse))
+    return {"psnr": float(torch.cat(psnrs).mean())}
+
+
+def evaluate_mesh_file(
+    mesh_path: str | Path, dataset: str | Path, samples: int = 200_000
+) -> dict[str, float]:
+    """Score a mesh file (OBJ or GLB, see :func:`engine.export.read_textured` for frames) on a dataset.
+
+    Geometry metrics when the dataset folder has ``gt_mesh.ply``; PSNR when it has ``test`` views
+    and the mesh has a texture.
+
+    Returns:
+        The metrics of :func:`geometry_metrics` and :func:`render_psnr` that apply.
+    """
+    mesh = read_textured(mesh_path)
+    dataset = Path(dataset)
+    folder = dataset if dataset.is_dir() else dataset.parent
+    metrics: dict[str, float] = {}
+    if (folder / "gt_mesh.ply").is_file():
+        gt = trimesh.load(folder / "gt_mesh.ply", force="mesh")
+        pred = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+        metrics.update(geometry_metrics(pred, gt, samples))
+    if find_transforms(dataset, "test") is not None and mesh.texture.shape[0] > 1:
+        metrics.update(render_psnr(mesh, load_split(dataset, "test")))
+    return metrics

@@ -1,0 +1,114 @@
+"""Write (and read back) textured meshes: OBJ + MTL + PNG, and binary glTF (GLB).
+
+Frames:
+
+* **OBJ** is written in the dataset's world frame, exactly as given (Blender's Z-up world for the
+  shared datasets). Blender's OBJ importer assumes Y-up by default: import with
+  ``up_axis='Z', forward_axis='Y'`` to keep the frame.
+* **GLB** follows the glTF standard, +Y up: a dataset point ``(x, y, z)`` is stored as
+  ``(x, z, -y)``, the same conversion Blender's glTF exporter applies, so Blender's glTF importer
+  (and any glTF viewer) shows the object upright and puts it back in the dataset frame.
+  :func:`read_textured` undoes the conversion.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from PIL import Image
+
+from .texture import TexturedMesh
+
+# Dataset frame (Z up) -> glTF frame (Y up): (x, y, z) -> (x, z, -y). A rotation: inverse = transpose.
+Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]], dtype=np.float32)
+MATERIAL = "meshlift_texture"
+
+
+def write_obj(mesh: TexturedMesh, folder: str | Path, name: str) -> list[Path]:
+    """Write ``NAME.obj``, ``NAME.mtl`` and the texture ``NAME.png`` into ``folder``.
+
+    The OBJ has one ``v``/``vt``/``vn`` per mesh vertex (positions in the dataset's world frame and
+    units, UVs in the OBJ convention) and ``f a/a/a ...`` faces (1-based), with ``mtllib`` and
+    ``usemtl``; the MTL's ``map_Kd`` names the PNG.
+
+    Returns:
+        The three paths written: OBJ, MTL, PNG.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    obj, mtl, png = (folder / f"{name}.{suffix}" for suffix in ("obj", "mtl", "png"))
+    Image.fromarray(np.ascontiguousarray(mesh.texture, dtype=np.uint8), "RGB").save(png)
+    mtl.write_text(
+        f"newmtl {MATERIAL}\nKa 1.000000 1.000000 1.000000\nKd 1.000000 1.000000 1.000000\n"
+        f"Ks 0.000000 0.000000 0.000000\nd 1.0\nillum 1\nmap_Kd {png.name}\n"
+    )
+    faces = np.repeat(np.asarray(mesh.faces, dtype=np.int64) + 1, 3, axis=1)  # [F, 9] a a a b b b c c c
+    with obj.open("w") as file:
+        file.write(f"# Meshlift textured mesh ({mesh.source})\nmtllib {mtl.name}\n")
+        np.savetxt(file, mesh.vertices, fmt="v %.7g %.7g %.7g")
+        np.savetxt(file, mesh.uvs, fmt="vt %.7g %.7g")
+        np.savetxt(file, mesh.normals, fmt="vn %.6g %.6g %.6g")
+        file.write(f"usemtl {MATERIAL}\n")
+        np.savetxt(file, faces, fmt="f %d/%d/%d %d/%d/%d %d/%d/%d")
+    return [obj, mtl, png]
+
+
+def write_glb(mesh: TexturedMesh, path: str | Path) -> Path:
+    """Write a binary glTF with positions, normals, UVs and a PBR material (base colour texture).
+
+    The GLB is in glTF's +Y-up frame: dataset point ``(x, y, z)`` -> ``(x, z, -y)`` (see the module
+    docstring). The material is rough and non-metallic, as the texture holds lit colours.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    image = Image.fromarray(np.ascontiguousarray(mesh.texture, dtype=np.uint8), "RGB")
+    material = trimesh.visual.material.PBRMaterial(
+        name=MATERIAL, baseColorTexture=image, metallicFactor=0.0, roughnessFactor=1.0
+    )
+    out = trimesh.Trimesh(
+        vertices=mesh.vertices @ Z_UP_TO_Y_UP.T, faces=mesh.faces,
+        vertex_normals=mesh.normals @ Z_UP_TO_Y_UP.T,
+        visual=trimesh.visual.TextureVisuals(uv=mesh.uvs, material=material), process=False,
+    )
+    path.write_bytes(trimesh.exchange.gltf.export_glb(trimesh.Scene(out), include_normals=True))
+    return path
+
+
+def read_textured(path: str | Path) -> TexturedMesh:
+    """Read an OBJ or GLB written by :func:`write_obj` / :func:`write_glb` (or any textured one).
+
+    A GLB is brought back from glTF's Y-up frame to the dataset frame (the inverse of
+    :func:`write_glb`); an OBJ is taken as it is. Meshes without UVs or texture get zero UVs and a
+    1x1 grey texture.
+
+    Returns:
+        The mesh in the dataset's world frame.
+    """
+    path = Path(path)
+    loaded = trimesh.load(path, process=False)
+    transform = np.eye(4)
+    if isinstance(loaded, trimesh.Scene):
+        if len(loaded.graph.nodes_geometry) == 1:  # keep the file's normals (concatenating drops them)
+            transform, name = loaded.graph[loaded.graph.nodes_geometry[0]]
+            loaded = loaded.geometry[name]
+        else:
+            loaded = loaded.to_mesh()
+    vertices = trimesh.transform_points(loaded.vertices, transform).astype(np.float32)
+    normals = trimesh.util.unitize(np.asarray(loaded.vertex_normals) @ transform[:3, :3].T).astype(np.float32)
+    if path.suffix.lower() in (".glb", ".gltf"):
+        vertices, normals = vertices @ Z_UP_TO_Y_UP, normals @ Z_UP_TO_Y_UP
+    uvs = getattr(loaded.visual, "uv", None)
+    material = getattr(loaded.visual, "material", None)
+    image = getattr(material, "baseColorTexture", None)  # PBRMaterial (GLB)
+    if image is None:
+        image = getattr(material, "image", None)  # SimpleMaterial (OBJ)
+    texture = np.full((1, 1, 3), 128, np.uint8) if image is None else np.array(image.convert("RGB"))
+    return TexturedMesh(
+        vertices=vertices, faces=np.asarray(loaded.faces, dtype=np.int32),
+        uvs=np.zeros((len(vertices), 2), np.float32) if uvs is None else np.asarray(uvs, dtype=np.float32),
+        normals=normals, texture=texture, source=f"read from {path.name}",
+    )

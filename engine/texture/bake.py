@@ -1,0 +1,213 @@
+"""Bake the training images into a texture: project every texel into every view and average.
+
+Each texel of the UV layout is a point on the surface. For every view, the texel's colour sample
+is the image at its projection, weighted by ``cos(normal, to-camera) ** COS_POWER`` (views that see
+the surface squarely are sharper and better lit) times the mask alpha there (texels projecting off
+the object contribute nothing), and kept only where a ray from the camera reaches the texel
+unobstructed. Texels no view sees take the colour of the nearest seen texel on the surface (in 3D);
+texels outside the charts take the colour of the nearest chart texel, so no seams or dark borders
+show under bilinear filtering and mip-mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import distance_transform_edt
+from scipy.spatial import cKDTree
+
+from ..data.dataset import DatasetSplit
+from ..render import RayCaster
+
+COS_POWER = 4.0
+# Views seeing the surface more obliquely than this (cosine) are ignored.
+MIN_COS = 0.05
+# A texel is visible when the camera ray's first hit is at most this far (fraction of the mesh's
+# bounding-box diagonal) in front of it.
+VISIBILITY_EPS = 1e-3
+# Texels whose summed weight is below this count as unseen.
+MIN_WEIGHT = 1e-6
+# Barycentric tolerance of the texel coverage test (texel centres on shared edges are kept).
+INSIDE_TOL = 1e-6
+# Bounds the temporary (texel, triangle) pairs of the UV rasterization.
+RASTER_PAIRS = 1 << 22
+
+
+def bake_from_images(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    uvs: np.ndarray,
+    normals: np.ndarray,
+    *,
+    split: DatasetSplit,
+    texture_size: int,
+    on_step: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Texture colours for a UV-unwrapped mesh, from posed images.
+
+    Args:
+        vertices: ``[V, 3]`` positions in the world frame of ``split.cameras``.
+        faces: ``[F, 3]`` vertex indices.
+        uvs: ``[V, 2]`` texture coordinates in [0, 1], OBJ convention (v up).
+        normals: ``[V, 3]`` unit vertex normals (outward).
+        split: the views; ``images`` and ``masks`` are sampled bilinearly. Computed on their device.
+        texture_size: side of the square texture in texels.
+        on_step: called as ``on_step(views_done, n_views)`` after each view; it may raise to cancel
+            (the exception propagates).
+    Returns:
+        ``[texture_size, texture_size, 3]`` uint8 colours, row 0 at the top (v = 1), every texel
+        filled.
+    """
+    device = split.images.device
+    verts_t = torch.as_tensor(np.asarray(vertices, dtype=np.float32), device=device)  # [V, 3]
+    faces_t = torch.as_tensor(np.asarray(faces, dtype=np.int64), device=device)  # [F, 3]
+    uvs_t = torch.as_tensor(np.asarray(uvs, dtype=np.float32), device=device)  # [V, 2]
+    normals_t = torch.as_tensor(np.asarray(normals, dtype=np.float32), device=device)  # [V, 3]
+
+    texel, face, bary = rasterize_uv(uvs_t, faces_t, texture_size)  # [P], [P], [P, 3]
+    corners = faces_t[face]  # [P, 3]
+    points = (verts_t[corners] * bary[..., None]).sum(1)  # [P, 3]
+    point_normals = F.normalize((normals_t[corners] * bary[..., None]).sum(1), dim=-1)  # [P, 3]
+
+    caster = RayCaster(verts_t, faces_t)
+    eps = VISIBILITY_EPS * float((verts_t.amax(0) - verts_t.amin(0)).norm())
+    accum = torch.zeros(len(points), 4, device=device)  # [P, 4] weighted premultiplied RGB, alpha
+    for i in range(len(split)):
+        _accumulate_view(split, i, points, point_normals, caster=caster, eps=eps, accum=accum)
+        if on_step is not None:
+            on_step(i + 1, len(split))
+
+    seen = accum[:, 3] > MIN_WEIGHT
+    colours = accum[:, :3] / accum[:, 3:].clamp_min(MIN_WEIGHT)  # [P, 3]
+    return _fill(texel.cpu().numpy(), points.cpu().numpy(), colours.cpu().numpy(), seen.cpu().numpy(),
+                 texture_size)
+
+
+def rasterize_uv(
+    uvs: torch.Tensor, faces: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The texels whose centres lie in a triangle of the UV layout.
+
+    Texel ``(row r, column c)`` of a ``size x size`` image has its centre at
+    ``u = (c + 0.5) / size``, ``v = 1 - (r + 0.5) / size`` (row 0 at the top).
+
+    Args:
+        uvs: ``[V, 2]`` texture coordinates (OBJ convention).
+        faces: ``[F, 3]`` long vertex indices.
+        size: texture side in texels.
+    Returns:
+        ``texel [P]`` long flat indices ``r * size + c`` (each at most once), ``face [P]`` long
+        triangle covering it, ``bary [P, 3]`` float32 barycentric coordinates of its centre.
+    """
+    # Triangle corners in texel coordinates (x = column axis, y = row axis): [F, 3, 2].
+    tri = torch.stack([uvs[:, 0] * size, (1.0 - uvs[:, 1]) * size], dim=-1)[faces]
+    lo = torch.ceil(tri.min(1).values - 0.5).clamp(0, size - 1).long()  # [F, 2] first covered column/row
+    hi = torch.floor(tri.max(1).values - 0.5).clamp(0, size - 1).long()  # [F, 2] last
+    span = (hi - lo + 1).clamp_min(0)  # [F, 2]
+    count = span[:, 0] * span[:, 1]  # [F] candidate texels per triangle
+
+    owner = torch.full((size * size,), -1, dtype=torch.long, device=uvs.device)
+    bounds = torch.cumsum(count, 0)
+    start = 0
+    while start < len(faces):
+        # A run of triangles with at most RASTER_PAIRS candidate texels (at least one triangle).
+        base = int(bounds[start - 1]) if start else 0
+        stop = max(int(torch.searchsorted(bounds, base + RASTER_PAIRS, right=True)), start + 1)
+        ids = torch.arange(start, stop, device=uvs.device)
+        face = torch.repeat_interleave(ids, count[start:stop])  # [Q]
+        first = torch.cumsum(count[start:stop], 0) - count[start:stop]
+        local = torch.arange(len(face), device=uvs.device) - torch.repeat_interleave(first, count[start:stop])
+        col = lo[face, 0] + local % span[face, 0]
+        row = lo[face, 1] + torch.div(local, span[face, 0], rounding_mode="floor")
+        centre = torch.stack([col, row], dim=-1).float() + 0.5  # [Q, 2]
+        inside = (_barycentric(tri[face], centre) >= -INSIDE_TOL).all(-1)
+        owner[row[inside] * size + col[inside]] = face[inside]
+        start = stop
+
+    texel = torch.nonzero(owner >= 0)[:, 0]  # [P]
+    face = owner[texel]
+    centre = torch.stack([texel % size, torch.div(texel, size, rounding_mode="floor")], dim=-1).float() + 0.5
+    bary = _barycentric(tri[face], centre).clamp_min(0.0)
+    return texel, face, bary / bary.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+def _barycentric(tri: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Barycentric coordinates ``[Q, 3]`` of 2D points ``p [Q, 2]`` in triangles ``tri [Q, 3, 2]``.
+
+    Degenerate triangles give ``-1`` (outside) everywhere.
+    """
+    e1, e2, d = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], p - tri[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    ok = det.abs() > 1e-12
+    det = torch.where(ok, det, torch.ones_like(det))
+    b1 = (d[:, 0] * e2[:, 1] - d[:, 1] * e2[:, 0]) / det
+    b2 = (e1[:, 0] * d[:, 1] - e1[:, 1] * d[:, 0]) / det
+    bary = torch.stack([1.0 - b1 - b2, b1, b2], dim=-1)
+    return torch.where(ok[:, None], bary, torch.full_like(bary, -1.0))
+
+
+def _accumulate_view(
+    split: DatasetSplit,
+    index: int,
+    points: torch.Tensor,
+    normals: torch.Tensor,
+    *,
+    caster: RayCaster,
+    eps: float,
+    accum: torch.Tensor,
+) -> None:
+    """Add view ``index``'s weighted samples at the surface ``points [P, 3]`` to ``accum [P, 4]``."""
+    camera = split.cameras[index]
+    centre = camera.centers[0].to(points)  # [3]
+    to_camera = centre - points  # [P, 3]
+    distance = to_camera.norm(dim=-1).clamp_min(1e-12)  # [P]
+    cos = (normals * to_camera).sum(-1) / distance  # [P]
+    pixels, depth = camera.project(points)  # [1, P, 2], [1, P]
+    candidate = torch.nonzero((cos > MIN_COS) & (depth[0] > 0))[:, 0]  # [K]
+    if len(candidate) == 0:
+        return
+
+    image = split.images[index]  # [H, W, 3]
+    alpha = torch.ones_like(image[..., :1]) if split.masks is None else split.masks[index][..., None]
+    rgba = torch.cat([image * alpha, alpha], dim=-1).permute(2, 0, 1)[None]  # [1, 4, H, W] premultiplied
+    size = torch.tensor([camera.width, camera.height], dtype=points.dtype, device=points.device)
+    grid = (pixels[0, candidate] / size * 2.0 - 1.0)[None, None]  # [1, 1, K, 2]
+    sample = F.grid_sample(rgba, grid.to(rgba.dtype), mode="bilinear", align_corners=False)
+    sample = sample[0, :, 0].T  # [K, 4]
+    on_object = sample[:, 3] > 0
+    candidate, sample = candidate[on_object], sample[on_object]
+    if len(candidate) == 0:
+        return
+
+    directions = -to_camera[candidate] / distance[candidate, None]  # [K, 3] camera -> texel
+    hit_face, hit_t = caster.cast(centre.expand(len(candidate), 3).contiguous(), directions.contiguous())
+    visible = (hit_face < 0) | (hit_t >= distance[candidate] - eps)
+    weight = cos[candidate].pow(COS_POWER) * visible  # [K]
+    accum.index_add_(0, candidate, sample.to(accum.dtype) * weight[:, None])
+
+
+def _fill(
+    texel: np.ndarray, points: np.ndarray, colours: np.ndarray, seen: np.ndarray, size: int
+) -> np.ndarray:
+    """The full ``[size, size, 3]`` uint8 texture from the covered texels' colours.
+
+    ``texel [P]`` flat indices, ``points [P, 3]`` their surface points, ``colours [P, 3]`` in [0, 1],
+    ``seen [P]`` whether any view saw them. Unseen covered texels copy the nearest seen texel on the
+    surface (3D); texels outside the charts copy the nearest covered texel in the image.
+    """
+    if not seen.any():
+        return np.full((size, size, 3), 128, dtype=np.uint8)
+    if not seen.all():
+        _, nearest = cKDTree(points[seen]).query(points[~seen], workers=-1)
+        colours[~seen] = colours[seen][nearest]
+    image = np.zeros((size * size, 3), dtype=np.float32)
+    image[texel] = colours
+    covered = np.zeros(size * size, dtype=bool)
+    covered[texel] = True
+    outside = ~covered.reshape(size, size)
+    rows, cols = distance_transform_edt(outside, return_distances=False, return_indices=True)  # [size, size]
+    image = image.reshape(size, size, 3)[rows, cols]
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
