@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(run=command_reconstruct)
 
     ev = commands.add_parser("evaluate", help="Chamfer, normal consistency, F-score and test PSNR of a mesh")
-    ev.add_argument("mesh", help="OBJ or GLB (textured for PSNR), in the dataset's world frame")
+    ev.add_argument("mesh", help="OBJ or GLB as written by reconstruct (textured for PSNR)")
     ev.add_argument("--dataset", required=True, help="dataset folder with gt_mesh.ply and/or test views")
     ev.add_argument("--samples", type=int, default=200_000, help="surface samples per mesh")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
