@@ -17,6 +17,8 @@ from .errors import MeshliftError
 from .progress import Event
 
 PRESETS = ("fast", "balanced", "quality")
+# No rate: steps differ in cost, so "it/s" would mislead; the remaining time comes from the engine.
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n}/{total} [{elapsed}<{remaining}]"
 
 
 class TerminalProgress:
@@ -34,7 +36,7 @@ class TerminalProgress:
                 self.close()
                 self._stage = event["stage"]
                 self._bar = tqdm(total=event["total"], desc=event["stage"], file=sys.stderr, leave=True,
-                                 dynamic_ncols=True)
+                                 dynamic_ncols=True, bar_format=BAR_FORMAT)
             self._bar.total = event["total"]
             self._bar.n = event["step"]
             self._bar.refresh()
