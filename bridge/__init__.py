@@ -1,0 +1,15 @@
+"""The add-on's bpy-free side: everything between Blender and the engine's worker process.
+
+* :mod:`.worker` starts ``python -m engine worker JOB.json`` and reads its JSON lines without
+  blocking (a reader thread only pushes parsed lines into a queue);
+* :mod:`.interpreter` finds a Python that can run the engine and asks it what it offers;
+* :mod:`.objfile` reads the OBJ/MTL the engine writes into numpy arrays;
+* :mod:`.camera_math` turns Blender camera settings into ``transforms.json`` intrinsics.
+
+Nothing here imports ``bpy``, torch or the engine, so the tests exercise it in any Python.
+"""
+
+from pathlib import Path
+
+# The extension's root folder: the working directory of ``python -m engine`` (``engine/`` is inside).
+EXTENSION_ROOT = Path(__file__).resolve().parent.parent

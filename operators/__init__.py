@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Operators (reconstruct, export, cancel) and the Object ▸ Meshlift menu that makes them
+findable with F3 menu search."""
+
+from __future__ import annotations
+
+import bpy
+
+from . import jobs
+from .reconstruct import CLASSES as OPERATOR_CLASSES
+
+
+class MESHLIFT_MT_object(bpy.types.Menu):
+    bl_idname = "MESHLIFT_MT_object"
+    bl_label = "Meshlift"
+
+    def draw(self, _context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.operator_context = "INVOKE_DEFAULT"
+        layout.operator("meshlift.reconstruct_cameras", icon="CAMERA_DATA")
+        layout.operator("meshlift.reconstruct_folder", icon="FILE_FOLDER")
+        layout.operator("meshlift.export_cameras", icon="EXPORT")
+        layout.separator()
+        layout.operator("meshlift.cancel", icon="CANCEL")
+
+
+def draw_object_menu(self: bpy.types.Menu, _context: bpy.types.Context) -> None:
+    self.layout.separator()
+    self.layout.menu(MESHLIFT_MT_object.bl_idname)
+
+
+CLASSES = (*OPERATOR_CLASSES, MESHLIFT_MT_object)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.VIEW3D_MT_object.append(draw_object_menu)
+
+
+def unregister() -> None:
+    jobs.shutdown()
+    bpy.types.VIEW3D_MT_object.remove(draw_object_menu)
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

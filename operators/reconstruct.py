@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The operators: reconstruct (modal in the UI, blocking in background mode), export, cancel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from .. import preferences
+from . import dataset, jobs
+
+TIMER_SECONDS = 0.2
+
+
+def redraw_views(context: bpy.types.Context) -> None:
+    screen = getattr(context, "screen", None)
+    for area in screen.areas if screen else ():
+        if area.type == "VIEW_3D":
+            area.tag_redraw()
+
+
+def parse_options(text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise jobs.UserError(f"The engine options must be a JSON object, got {text!r}") from error
+    if not isinstance(options, dict):
+        raise jobs.UserError(f"The engine options must be a JSON object, got {text!r}")
+    return options
+
+
+def report_end(op: Any, job: jobs.SceneJob) -> set[str]:
+    """Report how ``job`` ended through ``op.report``; ``FINISHED`` (one undo step) only when
+    something was added to the scene."""
+    outcome = job.outcome
+    assert outcome is not None
+    if outcome.status == "done":
+        op.report({"INFO"}, " | ".join(jobs.STATUS.lines) or jobs.STATUS.message)
+        return {"FINISHED"}
+    if outcome.status == "cancelled":
+        op.report({"WARNING"}, outcome.message)
+        return {"CANCELLED"}
+    op.report({"ERROR"}, f"Meshlift: {outcome.message}")
+    return {"CANCELLED"}
+
+
+def stop_timer(op: Any, context: bpy.types.Context) -> None:
+    timer = getattr(op, "_timer", None)
+    if timer is not None:
+        context.window_manager.event_timer_remove(timer)
+        op._timer = None
+
+
+def modal_step(op: Any, context: bpy.types.Context, event_type: str, event_value: str = "PRESS") -> set[str]:
+    """The body of ``modal()``: Esc cancels; each timer tick polls the worker (never blocks); when
+    the job has ended, the timer goes and the result is reported. Other events pass through, so
+    Blender stays usable while the engine works."""
+    job: jobs.SceneJob = op._job
+    if event_type == "ESC" and event_value == "PRESS" and job.running:
+        job.cancel()
+    elif event_type == "TIMER" and job.running:
+        job.step()
+        redraw_views(context)
+    if job.running:
+        return {"PASS_THROUGH"}
+    stop_timer(op, context)
+    redraw_views(context)
+    return report_end(op, job)
+
+
+class ReconstructBase:
+    """Shared by both reconstruct operators: ``start()`` makes the job, the rest is common."""
+
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
+
+    options: bpy.props.StringProperty(
+        name="Engine Options", description='Extra engine options as JSON, e.g. {"resolution": 96, "faces": 4000}',
+        default="", options={"HIDDEN", "SKIP_SAVE"},
+    )
+
+    def start(self, context: bpy.types.Context) -> jobs.SceneJob:
+        raise NotImplementedError
+
+    def run(self, context: bpy.types.Context, modal: bool) -> set[str]:
+        try:
+            job = self.start(context)
+        except jobs.UserError as error:
+            jobs.set_status("error", str(error))
+            self.report({"ERROR"}, f"Meshlift: {error}")
+            return {"CANCELLED"}
+        if not modal:
+            jobs.run_blocking(job)
+            return report_end(self, job)
+        self._job = job
+        self._timer = context.window_manager.event_timer_add(TIMER_SECONDS, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        redraw_views(context)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        return self.run(context, modal=False)
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        return modal_step(self, context, event.type, event.value)
+
+
+class MESHLIFT_OT_reconstruct_cameras(ReconstructBase, bpy.types.Operator):
+    """Reconstruct a textured mesh from the selected cameras"""
+
+    bl_description = ("Render the selected cameras with the scene's render settings (or use their background "
+                      "images), then reconstruct a textured mesh from them")
+    bl_idname = "meshlift.reconstruct_cameras"
+    bl_label = "Reconstruct from Selected Cameras"
+
+    cameras: bpy.props.StringProperty(
+        name="Cameras", description="Camera names separated by commas (default: the selected cameras)",
+        default="", options={"HIDDEN", "SKIP_SAVE"},
+    )
+
+    def start(self, context: bpy.types.Context) -> jobs.SceneJob:
+        names = [n.strip() for n in self.cameras.split(",") if n.strip()]
+        log = jobs.stderr_log if bpy.app.background else None
+        return jobs.start_from_cameras(context, names or None, parse_options(self.options), log=log)
+
+    def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
+        return self.run(context, modal=not bpy.app.background)
+
+
+class MESHLIFT_OT_reconstruct_folder(ReconstructBase, bpy.types.Operator):
+    """Reconstruct a textured mesh from a folder of posed images (transforms.json or transforms_train.json)"""
+
+    bl_idname = "meshlift.reconstruct_folder"
+    bl_label = "Reconstruct from Image Folder"
+
+    directory: bpy.props.StringProperty(name="Folder", subtype="DIR_PATH", options={"SKIP_SAVE"})
+    filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+
+    def start(self, context: bpy.types.Context) -> jobs.SceneJob:
+        folder = self.directory or context.scene.meshlift.folder
+        return jobs.start_from_folder(context, folder, parse_options(self.options))
+
+    def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
+        if not self.directory and not context.scene.meshlift.folder and not bpy.app.background:
+            context.window_manager.fileselect_add(self)  # execute() follows, and starts the modal job
+            return {"RUNNING_MODAL"}
+        return self.run(context, modal=not bpy.app.background)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        return self.run(context, modal=not bpy.app.background and context.window is not None)
+
+
+class MESHLIFT_OT_export_cameras(bpy.types.Operator):
+    """Write the selected cameras as a posed dataset"""
+
+    bl_description = ("Render the selected cameras (or copy their background images) into a dataset folder "
+                      "(transforms.json and RGBA images) without reconstructing")
+    bl_idname = "meshlift.export_cameras"
+    bl_label = "Export Cameras as Dataset"
+    bl_options = {"REGISTER"}  # noqa: RUF012 (Blender reads a plain set)
+
+    directory: bpy.props.StringProperty(
+        name="Folder", description="Where to write the dataset (default: a new folder in the Meshlift cache)",
+        subtype="DIR_PATH", options={"SKIP_SAVE"},
+    )
+    filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+    cameras: bpy.props.StringProperty(name="Cameras", description="Camera names separated by commas",
+                                      default="", options={"HIDDEN", "SKIP_SAVE"})
+
+    def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
+        if bpy.app.background:
+            return self.execute(context)
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        scene = context.scene
+        names = [n.strip() for n in self.cameras.split(",") if n.strip()]
+        try:
+            cameras = dataset.cameras_by_name(scene, names) if names else dataset.selected_cameras(context)
+            dataset.check_cameras(cameras)
+            if self.directory:
+                folder = Path(bpy.path.abspath(self.directory))
+            else:
+                name = jobs.source_name_for_cameras(scene, cameras)
+                folder = preferences.cache_root(context) / "datasets" / f"{name}-{jobs.stamp()}"
+            if (folder / "transforms.json").exists():
+                raise dataset.InputProblem(f"{folder} already holds a transforms.json; choose an empty folder.")
+            log = jobs.stderr_log if bpy.app.background else None
+            path = jobs.export_with_progress(context, cameras, folder, log)
+        except dataset.InputProblem as error:
+            self.report({"ERROR"}, f"Meshlift: {error}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Wrote {len(cameras)} views to {path}")
+        return {"FINISHED"}
+
+
+class MESHLIFT_OT_cancel(bpy.types.Operator):
+    """Stop the running reconstruction; nothing is added to the scene"""
+
+    bl_idname = "meshlift.cancel"
+    bl_label = "Cancel Reconstruction"
+    bl_options = {"REGISTER"}  # noqa: RUF012 (Blender reads a plain set)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        if not jobs.cancel_active():
+            self.report({"WARNING"}, "No reconstruction is running")
+            return {"CANCELLED"}
+        redraw_views(context)
+        self.report({"INFO"}, "Reconstruction cancelled; the scene was not changed")
+        return {"FINISHED"}
+
+
+CLASSES = (MESHLIFT_OT_reconstruct_cameras, MESHLIFT_OT_reconstruct_folder, MESHLIFT_OT_export_cameras,
+           MESHLIFT_OT_cancel)

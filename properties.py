@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The panel's settings: a PropertyGroup on the scene (``scene.meshlift``).
+
+Methods and presets come from the engine (``python -m engine methods --json``, loaded once in the
+background): the enums are dynamic, and the choice is stored by name (``method_id``,
+``preset_id``) so it survives the engine gaining or reordering methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from . import preferences
+from .bridge import interpreter
+
+TEXTURE_SIZES = [
+    ("PRESET", "Preset", "The texture size of the chosen preset"),
+    ("256", "256", "256 x 256 pixels"),
+    ("512", "512", "512 x 512 pixels"),
+    ("1024", "1024", "1024 x 1024 pixels"),
+    ("2048", "2048", "2048 x 2048 pixels"),
+    ("4096", "4096", "4096 x 4096 pixels"),
+]
+DEVICES = [("PREFERENCES", "Default", "The device set in the add-on preferences"), *preferences.DEVICES]
+
+# Enum items handed to Blender must stay referenced from Python (Blender keeps raw pointers).
+_ITEMS: dict[str, list[tuple[str, str, str, int]]] = {}
+
+
+def methods() -> list[dict[str, Any]]:
+    """The engine's methods if known; starts loading them in the background otherwise."""
+    catalog = interpreter.CATALOG
+    if catalog.methods is None:
+        catalog.prefetch(preferences.preferred_python(), preferences.blender_python())
+    return catalog.methods or []
+
+
+def load_methods() -> list[dict[str, Any]]:
+    """The engine's methods, waiting for them; raises :class:`interpreter.EngineUnavailable`."""
+    return interpreter.CATALOG.load(preferences.preferred_python(), preferences.blender_python())
+
+
+def method_info(settings: MeshliftSettings) -> dict[str, Any] | None:
+    known = methods()
+    return next((m for m in known if m["name"] == settings.method_id), known[0] if known else None)
+
+
+def _method_items(_self: Any, _context: Any) -> list[tuple[str, str, str, int]]:
+    known = methods()
+    if known:
+        items = [(m["name"], m["title"], m["description"], i) for i, m in enumerate(known)]
+    elif interpreter.CATALOG.error:
+        items = [("NONE", "Engine unavailable", interpreter.CATALOG.error, 0)]
+    else:
+        items = [("NONE", "Loading...", "Asking the engine for its methods", 0)]
+    _ITEMS["method"] = items
+    return items
+
+
+def _get_method(self: MeshliftSettings) -> int:
+    names = [m["name"] for m in methods()]
+    return names.index(self.method_id) if self.method_id in names else 0
+
+
+def _set_method(self: MeshliftSettings, value: int) -> None:
+    known = methods()
+    if 0 <= value < len(known):
+        self.method_id = known[value]["name"]
+        if self.preset_id not in known[value]["presets"]:
+            self.preset_id = ""
+
+
+def _describe_preset(options: dict[str, Any]) -> str:
+    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in options.items())
+
+
+def _preset_items(self: MeshliftSettings, _context: Any) -> list[tuple[str, str, str, int]]:
+    info = method_info(self)
+    if info is None:
+        items = [("NONE", "-", "The engine's presets are not known yet", 0)]
+    else:
+        items = [(name, name.title(), _describe_preset(options), i)
+                 for i, (name, options) in enumerate(info["presets"].items())]
+    _ITEMS["preset"] = items
+    return items
+
+
+def preset_name(settings: MeshliftSettings) -> str:
+    """The chosen preset, or the method's default."""
+    info = method_info(settings)
+    if info is None:
+        return settings.preset_id or "balanced"
+    if settings.preset_id in info["presets"]:
+        return settings.preset_id
+    return info.get("default_preset") or next(iter(info["presets"]))
+
+
+def _get_preset(self: MeshliftSettings) -> int:
+    info = method_info(self)
+    if info is None:
+        return 0
+    names = list(info["presets"])
+    chosen = preset_name(self)
+    return names.index(chosen) if chosen in names else 0
+
+
+def _set_preset(self: MeshliftSettings, value: int) -> None:
+    info = method_info(self)
+    if info is not None and 0 <= value < len(info["presets"]):
+        self.preset_id = list(info["presets"])[value]
+
+
+class MeshliftSettings(bpy.types.PropertyGroup):
+    source: bpy.props.EnumProperty(
+        name="Source", description="What to reconstruct from",
+        items=[
+            ("CAMERAS", "Selected Cameras", "Render the selected cameras (or use their background images)",
+             "CAMERA_DATA", 0),
+            ("FOLDER", "Image Folder", "A folder with images and a transforms*.json with their camera poses",
+             "FILE_FOLDER", 1),
+        ],
+        default="CAMERAS",
+    )
+    folder: bpy.props.StringProperty(
+        name="Folder", description="Folder with transforms.json (or transforms_train.json) and the images it names",
+        subtype="DIR_PATH",
+    )
+    method_id: bpy.props.StringProperty(name="Method Name", default="", options={"HIDDEN"})
+    method: bpy.props.EnumProperty(
+        name="Method", description="Reconstruction method (the list comes from the engine)",
+        items=_method_items, get=_get_method, set=_set_method,
+    )
+    preset_id: bpy.props.StringProperty(name="Preset Name", default="", options={"HIDDEN"})
+    preset: bpy.props.EnumProperty(
+        name="Preset", description="Speed/quality trade-off of the method", items=_preset_items,
+        get=_get_preset, set=_set_preset,
+    )
+    device: bpy.props.EnumProperty(name="Device", description="Where the engine computes", items=DEVICES,
+                                   default="PREFERENCES")
+    texture_size: bpy.props.EnumProperty(name="Texture Size", description="Size of the baked texture",
+                                         items=TEXTURE_SIZES, default="PRESET")
+    collection: bpy.props.StringProperty(
+        name="Collection", description="Collection that receives the result (created under the scene collection)",
+        default="Meshlift",
+    )
+
+
+def register() -> None:
+    bpy.utils.register_class(MeshliftSettings)
+    bpy.types.Scene.meshlift = bpy.props.PointerProperty(type=MeshliftSettings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.meshlift
+    bpy.utils.unregister_class(MeshliftSettings)
+    _ITEMS.clear()
