@@ -8,8 +8,11 @@ Intrinsics are per frame (``bridge.camera_math``), poses are the cameras' world 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import bpy
@@ -91,6 +94,25 @@ def frame_intrinsics(scene: bpy.types.Scene, camera: bpy.types.Object) -> dict[s
     ).as_dict()
 
 
+@contextlib.contextmanager
+def quiet_stdout(enabled: bool) -> Iterator[None]:
+    """Silence the renderer's per-sample status lines on stdout (background mode: they would
+    drown the progress messages). Errors still go to stderr."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 class RenderSettings:
     """Sets film transparent + RGBA PNG (and no border) for the renders; restores everything after."""
 
@@ -156,7 +178,8 @@ def export_cameras(
                 path = folder / "images" / f"{stem}.png"
                 scene.camera = camera
                 scene.render.filepath = str(path)
-                bpy.ops.render.render(write_still=True, scene=scene.name)
+                with quiet_stdout(bpy.app.background):
+                    bpy.ops.render.render(write_still=True, scene=scene.name)
                 if not path.is_file():
                     raise InputProblem(f"Rendering camera '{camera.name}' produced no image (is the render "
                                        "engine able to run here?)")

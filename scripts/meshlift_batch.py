@@ -1,0 +1,201 @@
+"""Headless Meshlift: reconstruct from a scene's cameras (or an image folder) and save the result.
+
+In Blender (background mode; the add-on installed or not)::
+
+    blender -b scene.blend --python scripts/meshlift_batch.py -- --cameras "Cam*" --method hull --out result.blend
+
+With the ``bpy`` module in a plain Python::
+
+    python scripts/meshlift_batch.py -- --blend scene.blend --cameras "Cam*" --method hull --out result.blend
+
+It runs the add-on's own job synchronously (timers do not fire in background mode), prints
+progress on stderr, saves ``--out`` and exits 0; on failure it prints one clear message and exits
+non-zero (1 the job failed, 2 bad arguments or input) without saving anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fnmatch
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent  # the extension's source folder
+DEV_REPO = "meshlift_batch"
+
+
+class BatchError(Exception):
+    """A problem reported in one line; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    args = argv[argv.index("--") + 1:] if "--" in argv else []
+    parser = argparse.ArgumentParser(
+        prog="meshlift_batch.py", description="Reconstruct a textured mesh headlessly with Meshlift.",
+        epilog="Pass the script's arguments after '--'.",
+    )
+    parser.add_argument("--blend", help="the .blend to open (required with the bpy module; optional in Blender)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--cameras", default=None, help="camera objects to use, a glob pattern (default: all)")
+    source.add_argument("--folder", help="reconstruct from this image folder (transforms*.json) instead")
+    parser.add_argument("--method", default=None, help="engine method (default: the engine's first, e.g. hull)")
+    parser.add_argument("--preset", default=None, help="preset of the method (default: the method's default)")
+    parser.add_argument("--device", default="PREFERENCES", choices=("PREFERENCES", "auto", "cpu", "cuda"))
+    parser.add_argument("--texture-size", type=int, default=None, help="baked texture size in pixels")
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                        help="engine option override, e.g. -o resolution=96 -o faces=4000")
+    parser.add_argument("--collection", default="Meshlift", help="collection for the result (default Meshlift)")
+    parser.add_argument("--python", default=None, help="the Python that runs the engine (needs torch)")
+    parser.add_argument("--out", required=True, help="where to save the resulting .blend")
+    return parser.parse_args(args)
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BatchError(f"Options are KEY=VALUE, got '{pair}'")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value.strip()
+    return options
+
+
+def enable_addon(bpy: Any) -> tuple[str, Callable[[], None]]:
+    """The add-on's module name, enabling it from this checkout (as a development extension in a
+    temporary repository) unless an installed copy is already enabled; plus the undo function."""
+    import addon_utils  # noqa: PLC0415 (Blender's module: only importable once bpy is)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("bl_ext.") and name.endswith(".meshlift") and getattr(module, "__addon_enabled__", False):
+            return name, lambda: None
+    parent = Path(tempfile.mkdtemp(prefix="meshlift-batch-"))
+    (parent / "meshlift").symlink_to(ROOT, target_is_directory=True)
+    repos = bpy.context.preferences.extensions.repos
+    repo = repos.new(name=DEV_REPO, module=DEV_REPO, custom_directory=str(parent), source="USER")
+    name = f"bl_ext.{DEV_REPO}.meshlift"
+    errors: list[BaseException] = []
+    if addon_utils.enable(name, default_set=False, handle_error=errors.append) is None:
+        repos.remove(repo)
+        raise BatchError(f"Could not enable the Meshlift add-on from {ROOT}: {errors[0] if errors else 'unknown'}")
+
+    def cleanup() -> None:
+        addon_utils.disable(name, default_set=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # "not enabled": it was just disabled above
+            repos.remove(repo)
+        (parent / "meshlift").unlink()
+        parent.rmdir()
+
+    return name, cleanup
+
+
+def report_text(error: RuntimeError) -> str:
+    """``bpy.ops`` turns an operator's error report into a RuntimeError: keep the message."""
+    text = str(error).strip()
+    for prefix in ("Error:", "Meshlift:"):
+        text = text.removeprefix(prefix).strip()
+    return text
+
+
+def run(bpy: Any, module_name: str, args: argparse.Namespace) -> None:
+    addon = sys.modules[module_name]
+    properties, jobs, interpreter = addon.properties, addon.operators.jobs, addon.bridge.interpreter
+    scene = bpy.context.scene
+    settings = scene.meshlift
+    if args.python:
+        bpy.context.preferences.addons[module_name].preferences.python_path = args.python
+    try:
+        methods = properties.load_methods()
+    except interpreter.EngineUnavailable as error:
+        raise BatchError(str(error)) from error
+    names = [m["name"] for m in methods]
+    method = args.method or names[0]
+    if method not in names:
+        raise BatchError(f"Unknown method '{method}'. Available: {', '.join(names)}")
+    presets = next(m for m in methods if m["name"] == method)["presets"]
+    if args.preset is not None and args.preset not in presets:
+        raise BatchError(f"Unknown preset '{args.preset}' for {method}. Available: {', '.join(presets)}")
+    settings.method_id, settings.preset_id = method, args.preset or ""
+    settings.device = args.device
+    settings.collection = args.collection
+    options = parse_options(args.option)
+    if args.texture_size is not None:
+        options["texture_size"] = args.texture_size
+    print(f"Meshlift: {method} ({properties.preset_name(settings)}) on {scene.name!r}", file=sys.stderr)
+
+    try:
+        if args.folder:
+            bpy.ops.meshlift.reconstruct_folder(directory=str(Path(args.folder).absolute()),
+                                                options=json.dumps(options))
+        else:
+            pattern = args.cameras or "*"
+            cameras = sorted(o.name for o in scene.objects
+                             if o.type == "CAMERA" and fnmatch.fnmatchcase(o.name, pattern))
+            if not cameras:
+                available = sorted(o.name for o in scene.objects if o.type == "CAMERA")
+                raise BatchError(f"No camera in the scene '{scene.name}' matches '{pattern}' "
+                                 f"(cameras: {', '.join(available[:10]) or 'none'})")
+            print(f"Meshlift: {len(cameras)} cameras: {', '.join(cameras[:6])}{', ...' if len(cameras) > 6 else ''}",
+                  file=sys.stderr)
+            bpy.ops.meshlift.reconstruct_cameras(cameras=",".join(cameras), options=json.dumps(options))
+    except RuntimeError as error:
+        raise BatchError(report_text(error), code=1) from error
+    if jobs.STATUS.state != "done":
+        raise BatchError(jobs.STATUS.message or "The reconstruction did not finish", code=1)
+    out = Path(args.out).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(out))
+    for line in [jobs.STATUS.message, *jobs.STATUS.lines, f"saved {out}"]:
+        print(f"Meshlift: {line}")
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    import bpy  # noqa: PLC0415 (after the arguments: --help needs no Blender)
+
+    if args.blend:
+        blend = Path(args.blend)
+        if not blend.is_file():
+            print(f"meshlift_batch: the file {blend} does not exist", file=sys.stderr)
+            return 2
+        bpy.ops.wm.open_mainfile(filepath=str(blend.absolute()))
+    elif not bpy.app.binary_path:
+        print("meshlift_batch: --blend is required when running with the bpy module", file=sys.stderr)
+        return 2
+    cleanup: Callable[[], None] = lambda: None  # noqa: E731
+    try:
+        module_name, cleanup = enable_addon(bpy)
+        run(bpy, module_name, args)
+    except BatchError as error:
+        print(f"meshlift_batch: {error}", file=sys.stderr)
+        return error.code
+    finally:
+        cleanup()  # bpy 4.5 hangs at exit while add-on classes are registered
+    return 0
+
+
+def leave(code: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    import bpy  # noqa: PLC0415
+
+    if bpy.app.binary_path:  # inside Blender: sys.exit ends Blender with this code
+        sys.exit(code)
+    os._exit(code)  # the bpy module: skip its shutdown, which can deadlock in 4.5
+
+
+if __name__ == "__main__":
+    leave(main(sys.argv))
