@@ -147,6 +147,20 @@ class RenderSettings:
         self.scene.camera = saved["camera"]
 
 
+def check_sources(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer,
+                  cameras: list[bpy.types.Object]) -> dict[str, bpy.types.Image | None]:
+    """Check that every camera has an image or something to render; returns each camera's
+    background image (``None``: it will be rendered). Raises :class:`InputProblem`."""
+    check_cameras(cameras)
+    images = {camera.name: background_image(camera) for camera in cameras}
+    to_render = [camera for camera in cameras if images[camera.name] is None]
+    if to_render and not has_something_to_render(scene, view_layer):
+        names = ", ".join(c.name for c in to_render[:4]) + (", ..." if len(to_render) > 4 else "")
+        raise InputProblem(f"The cameras {names} have no background image and the scene has nothing visible to "
+                           "render. Add the object to reconstruct, or give each camera a background image.")
+    return images
+
+
 def export_cameras(
     scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, cameras: list[bpy.types.Object], folder: Path,
     on_progress: Callable[[int, int, str], None] | None = None,
@@ -157,13 +171,7 @@ def export_cameras(
         InputProblem: no or too few cameras, non-perspective cameras, cameras without images in a
             scene with nothing to render, unusable background images.
     """
-    check_cameras(cameras)
-    images = {camera.name: background_image(camera) for camera in cameras}
-    to_render = [camera for camera in cameras if images[camera.name] is None]
-    if to_render and not has_something_to_render(scene, view_layer):
-        names = ", ".join(c.name for c in to_render[:4]) + (", ..." if len(to_render) > 4 else "")
-        raise InputProblem(f"The cameras {names} have no background image and the scene has nothing visible to "
-                           "render. Add the object to reconstruct, or give each camera a background image.")
+    images = check_sources(scene, view_layer, cameras)
     folder = Path(folder)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()

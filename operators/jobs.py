@@ -190,6 +190,10 @@ def job_settings(context: bpy.types.Context, extra_options: dict[str, Any] | Non
     if settings.texture_size != "PRESET":
         options["texture_size"] = int(settings.texture_size)
     options.update(extra_options or {})
+    known_options = {key for preset_options in info["presets"].values() for key in preset_options}
+    unknown = sorted(set(options) - known_options)
+    if unknown:  # before rendering anything
+        raise UserError(f"Unknown option '{unknown[0]}' for {method}. Available: {', '.join(sorted(known_options))}")
     return JobSettings(method, preset, device, options, settings.collection, python)
 
 
@@ -232,7 +236,7 @@ def start_from_cameras(context: bpy.types.Context, camera_names: list[str] | Non
     try:
         cameras = (dataset.cameras_by_name(scene, camera_names) if camera_names
                    else dataset.selected_cameras(context))
-        dataset.check_cameras(cameras)
+        dataset.check_sources(scene, context.view_layer, cameras)
     except dataset.InputProblem as error:
         raise UserError(str(error)) from error
     settings = job_settings(context, extra_options)

@@ -90,7 +90,8 @@ class ReconstructBase:
         try:
             job = self.start(context)
         except jobs.UserError as error:
-            jobs.set_status("error", str(error))
+            if not jobs.is_running():  # a refused second start leaves the running job's status alone
+                jobs.set_status("error", str(error))
             self.report({"ERROR"}, f"Meshlift: {error}")
             return {"CANCELLED"}
         if not modal:
