@@ -19,7 +19,8 @@ SCRIPT = ROOT / "scripts" / "meshlift_batch.py"
 
 
 @pytest.fixture(scope="module")
-def scene_blend(addon, tmp_path_factory) -> Path:
+def scene_blend(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
+    request.getfixturevalue("addon")
     import bpy
 
     bpy.ops.wm.read_homefile(use_empty=True)

@@ -114,15 +114,15 @@ def test_panel_says_when_the_engine_is_unavailable(tmp_path):
 def test_preferences_draw_and_check():
     import bpy
 
-    prefs = addon_prefs()
+    preferences = addon_prefs()
     layout = fake_panel().layout
-    type(prefs).draw(SimpleNamespace(layout=layout), bpy.context)
+    type(preferences).draw(SimpleNamespace(layout=layout), bpy.context)
     assert [args[1] for name, args, _ in layout.calls if name == "prop"] == ["python_path", "device", "cache_dir",
                                                                            "keep_files"]
     assert bpy.ops.meshlift.check_python() == {"FINISHED"}
     result = submodule("preferences").CHECK_RESULT
     assert result["ok"] and result["python"] == sys.executable and result["text"].startswith("torch ")
     layout = fake_panel().layout
-    type(prefs).draw(SimpleNamespace(layout=layout), bpy.context)
+    type(preferences).draw(SimpleNamespace(layout=layout), bpy.context)
     assert sys.executable in layout.texts() and any(t.startswith("torch ") for t in layout.texts())
     assert any(Path(t.split(": ", 1)[-1]).name == "cache" for t in layout.texts() if t.startswith("Cache in use"))

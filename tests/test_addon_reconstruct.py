@@ -77,9 +77,10 @@ def check_result(obj, source_bounds: np.ndarray, before: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def monkey_dataset(addon, tmp_path_factory) -> tuple[Path, np.ndarray]:
+def monkey_dataset(request: pytest.FixtureRequest, tmp_path_factory) -> tuple[Path, np.ndarray]:
     """The test scene's cameras exported with the Export Cameras operator (a dataset folder), and
     the monkey's world bounds."""
+    request.getfixturevalue("addon")
     import bpy
 
     bpy.ops.wm.read_homefile(use_empty=True)
