@@ -42,11 +42,14 @@ class MethodOutput:
         vertices: ``[V, 3]`` float32 unit-volume positions.
         faces: ``[F, 3]`` int32 vertex indices, counter-clockwise seen from outside.
         stats: numbers worth reporting (iterations, grid size, ...).
+        albedo: for methods that learn the surface colour, a function from unit-volume points
+            ``[P, 3]`` to sRGB colours ``[P, 3]`` in [0, 1]; the pipeline may bake it into the texture.
     """
 
     vertices: np.ndarray
     faces: np.ndarray
     stats: dict[str, Any] = field(default_factory=dict)
+    albedo: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,25 @@
+"""The albedo (base colour) of the surface as a field over the unit volume."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .hash_grid import HashGrid
+
+
+class AlbedoField(nn.Module):
+    """Hash-grid encoding followed by a small MLP: points ``[N, 3]`` (unit volume) -> RGB ``[N, 3]``
+    in [0, 1] (sRGB, the colour space of the training images)."""
+
+    def __init__(self, levels: int = 12, finest: int = 512, hidden: int = 32) -> None:
+        super().__init__()
+        self.encoding = HashGrid(levels=levels, finest=finest)
+        self.mlp = nn.Sequential(
+            nn.Linear(self.encoding.out_dim, hidden), nn.SiLU(),
+            nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(hidden, 3),
+        )
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mlp(self.encoding(points)))

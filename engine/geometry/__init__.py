@@ -1,0 +1,6 @@
+"""Differentiable geometry on tetrahedral grids: the grid itself and marching tetrahedra."""
+
+from .marching_tets import marching_tets, sdf_sign_loss, unique_edges
+from .tet_grid import TetGrid, regular_tet_grid
+
+__all__ = ["TetGrid", "marching_tets", "regular_tet_grid", "sdf_sign_loss", "unique_edges"]
