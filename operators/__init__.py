@@ -32,14 +32,23 @@ def draw_object_menu(self: bpy.types.Menu, _context: bpy.types.Context) -> None:
 CLASSES = (*OPERATOR_CLASSES, MESHLIFT_MT_object)
 
 
+@bpy.app.handlers.persistent
+def stop_job_on_load(*_args: object) -> None:
+    """Loading another file drops the modal operator's handler: stop its worker too."""
+    jobs.shutdown()
+
+
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.VIEW3D_MT_object.append(draw_object_menu)
+    bpy.app.handlers.load_pre.append(stop_job_on_load)
 
 
 def unregister() -> None:
     jobs.shutdown()
+    if stop_job_on_load in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(stop_job_on_load)
     bpy.types.VIEW3D_MT_object.remove(draw_object_menu)
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

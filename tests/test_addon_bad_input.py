@@ -155,3 +155,14 @@ def test_engine_rejects_input_in_plain_words(tmp_path):
     error = expect_error(bpy.ops.meshlift.reconstruct_folder, "at least 3 are needed", directory=str(dataset))
     assert "Internal error" not in str(error)
     assert not any(Path(submodule("preferences").cache_root(), "results").glob("discs-*"))
+
+
+def test_loading_another_file_stops_the_job(tmp_path):
+    import bpy
+
+    dataset = write_disc_dataset(tmp_path / "discs", count=6)
+    jobs = submodule("operators.jobs")
+    job = jobs.start_from_folder(bpy.context, str(dataset), {**FAST_OPTIONS, "resolution": 256})
+    bpy.ops.wm.read_homefile(use_empty=True)  # the modal handler goes with the old file
+    assert not jobs.is_running() and job.outcome.status == "cancelled"
+    assert job.worker.outcome is not None and job.worker.outcome.exit_code is not None

@@ -49,10 +49,12 @@ def test_register_unregister_twice():
         assert not any(registered().values()), registered()
         assert not hasattr(bpy.types.Scene, "meshlift")
         assert object_menu_entries() == 0
+        assert not [h for h in bpy.app.handlers.load_pre if h.__module__.startswith(MODULE)]
         assert MODULE not in bpy.context.preferences.addons
         addon_utils.enable(MODULE, default_set=True, handle_error=reraise)
         assert all(registered().values()), registered()
         assert object_menu_entries() == 1
+        assert len([h for h in bpy.app.handlers.load_pre if h.__module__.startswith(MODULE)]) == 1
         assert bpy.context.scene.meshlift.collection == "Meshlift"
 
 
