@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import trimesh
 
+from .data.dataset import DatasetSplit
 from .data.transforms import find_transforms, load_split
 from .devices import resolve_device
 from .errors import InputError
@@ -27,8 +29,8 @@ from .export import write_glb, write_obj
 from .methods import DEFAULT_PRESET, MethodInput, get_method, resolve_options
 from .output import OutputDir
 from .progress import Progress
-from .roi import find_roi
-from .texture import TexturedMesh, texture_mesh
+from .roi import Normalization, find_roi
+from .texture import TexturedMesh, bake_from_field, texture_mesh
 
 
 @dataclass
@@ -138,6 +140,9 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
     with timings("texture"):
         mesh = texture_mesh(vertices, result.faces, split, target_faces=options["faces"],
                             texture_size=options["texture_size"], on_step=progress.stage("texturing"))
+        texture_scores = None
+        if result.albedo is not None:
+            mesh, texture_scores = best_texture(mesh, result.albedo, normalization, split)
 
     report: dict[str, Any] = {
         "method": method.name, "preset": job.preset, "options": options, "device": str(device),
@@ -145,7 +150,8 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         "region_of_interest": asdict(normalization),
         "mesh": {"vertices": int(mesh.vertices.shape[0]), "faces": int(mesh.faces.shape[0]),
                  "frame": "dataset world frame (the frame of transforms.json)"},
-        "texture": {"size": list(mesh.texture.shape[:2]), "source": mesh.source},
+        "texture": {"size": list(mesh.texture.shape[:2]), "source": mesh.source,
+                    "psnr_on_training_views": texture_scores},
         "method_stats": result.stats,
     }
     if job.evaluate:
@@ -163,6 +169,24 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
     files = {path.suffix.lstrip("."): str(final / path.name) for path in written}
     files["report"] = str(final / "report.json")
     return {"files": files, "report": report}
+
+
+def best_texture(mesh: TexturedMesh, albedo: Callable[[np.ndarray], np.ndarray], normalization: Normalization,
+                 split: DatasetSplit, views: int = 8) -> tuple[TexturedMesh, dict[str, float]]:
+    """The better of ``mesh`` (textured from the images) and the same mesh with ``albedo`` (a
+    function of unit-volume points) baked into its atlas, judged by PSNR on ``views`` training views.
+
+    Returns the chosen mesh and the score of each candidate (dB, keyed by texture source).
+    """
+    def world_albedo(points: np.ndarray) -> np.ndarray:
+        return albedo((points - np.asarray(normalization.center)) / normalization.radius)
+
+    baked = bake_from_field(mesh.vertices, mesh.faces, mesh.uvs, colour=world_albedo,
+                            texture_size=mesh.texture.shape[0])
+    candidates = [mesh, replace(mesh, texture=baked, source="baked albedo field")]
+    check = split[torch.linspace(0, len(split) - 1, min(views, len(split))).round().long().tolist()]
+    scores = {c.source: round(render_psnr(c, check)["psnr"], 3) for c in candidates}
+    return max(candidates, key=lambda c: scores[c.source]), scores
 
 
 def evaluate_against_ground_truth(mesh: TexturedMesh, job: ReconstructJob, progress: Progress) -> dict[str, float]:

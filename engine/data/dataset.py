@@ -30,6 +30,12 @@ class DatasetSplit:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def __getitem__(self, index: list[int] | slice) -> DatasetSplit:
+        """The views at ``index``."""
+        masks = None if self.masks is None else self.masks[index]
+        names = self.names[index] if isinstance(index, slice) else [self.names[i] for i in index]
+        return DatasetSplit(self.images[index], masks, self.cameras[index], names)
+
     def to(self, device: torch.device | str) -> DatasetSplit:
         masks = None if self.masks is None else self.masks.to(device)
         return DatasetSplit(self.images.to(device), masks, self.cameras.to(device), self.names)

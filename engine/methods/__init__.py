@@ -8,6 +8,7 @@ from ..errors import InputError
 from .base import DEFAULT_PRESET, Method, MethodInput, MethodOutput
 from .hull import HULL
 
+# dmtet.DMTET joins this list when it meets issue 3's numbers (see its module docstring).
 METHODS: dict[str, Method] = {m.name: m for m in (HULL,)}
 
 __all__ = ["DEFAULT_PRESET", "METHODS", "Method", "MethodInput", "MethodOutput", "describe_methods", "get_method",

@@ -17,11 +17,20 @@ Lighting From Images"), reimplemented in our own code:
 
 All geometry lives in the unit volume (see ``engine.roi``).
 
-Status: NOT registered in ``engine.methods.METHODS`` yet. It runs end to end, but on the CPU the
-current settings make the surface worse than the visual hull it starts from (spot, 200 steps at
-grid 64: normal consistency 0.74 against the hull's 0.94 at that grid); with the vertex offsets
-frozen and ``lr_sdf`` = 0.01 it improves on the hull (0.90 -> 0.94, Chamfer 0.0048 -> 0.0038).
-Issue 3 continues from here; see the closing notes of the session that wrote it.
+Status: NOT registered in ``engine.methods.METHODS`` yet (issue 3 is open). Measured on the 2-core
+CPU with the ``balanced`` preset through ``python -m engine reconstruct DATASET --method dmtet``
+(after registering it):
+
+* rocker-arm (without ``sdf_smooth``): Chamfer-L1 0.0032, NC 0.969 (0.980 after Taubin),
+  F@0.5% 0.988, F@0.2% 0.82 in 200 s -- the SDF carves the pockets the hull cannot see (hull F@0.5%
+  0.78).
+* spot: Chamfer-L1 0.0066, NC 0.905, F@0.2% 0.58 in 265 s -- worse than the hull (0.0029, 0.991,
+  0.908). On its mostly white texture the colour loss gives weak, noisy SDF gradients that Adam
+  normalizes into full-size steps, and the surface gets bumpy (137k faces at grid 96).
+  ``sdf_smooth`` (Laplacian of the SDF on the grid) helped only a little (NC 0.87 -> 0.905).
+* Moving the vertex offsets together with the SDF made the surface noisy (spot, grid 64: NC 0.74
+  instead of 0.94), so ``lr_deform`` is 0 in the presets; the SDF alone at ``lr_sdf`` = 0.01 cell
+  per step is what carved rocker-arm.
 """
 
 from __future__ import annotations
@@ -139,6 +148,16 @@ def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoFie
     return losses
 
 
+def scalar_laplacian(values: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """``[V]`` each value minus the mean over its grid neighbours (``edges [E, 2]``). Zero for a
+    linear field on the Kuhn lattice (its neighbourhoods are symmetric), so on an SDF it penalizes
+    only bumps: where the images say little (uniform colour), it keeps the surface smooth."""
+    both = torch.cat([edges, edges.flip(1)])
+    total = torch.zeros_like(values).index_add_(0, both[:, 0], values[both[:, 1]])
+    degree = torch.zeros_like(values).index_add_(0, both[:, 0], torch.ones_like(values[both[:, 1]]))
+    return values - total / degree.clamp_min(1)
+
+
 def uniform_laplacian(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """``[M, 3]`` each vertex minus the mean of its neighbours (zero on a flat, regular patch)."""
     edges = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
@@ -190,8 +209,10 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
         losses = render_losses(mesh_vertices, faces, albedo, sample_batch(split, opts["batch"], generator))
         decay = max(0.0, 1.0 - step / (0.5 * iterations))  # nvdiffrec's schedule: 0.2 down to 0.01
         losses["sdf_sign"] = sdf_sign_loss(sdf / grid.cell, edges) * (0.01 + 0.19 * decay)
+        losses["sdf_smooth"] = (scalar_laplacian(sdf, edges) ** 2).mean() / grid.cell**2
         total = (losses["colour"] + opts["mask_weight"] * losses["mask"] + losses["sdf_sign"]
-                 + opts["albedo_smooth_weight"] * losses["albedo_smooth"])
+                 + opts["albedo_smooth_weight"] * losses["albedo_smooth"]
+                 + opts["sdf_smooth_weight"] * losses["sdf_smooth"])
         geo_optimizer.zero_grad(set_to_none=True)
         app_optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -224,8 +245,9 @@ def keep_large_pieces(vertices: torch.Tensor, faces: torch.Tensor) -> tuple[torc
 def refine_vertices(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField, *,
                     app_optimizer: torch.optim.Optimizer, data: MethodInput, generator: torch.Generator
                     ) -> torch.Tensor:
-    """Second pass: move the vertices of the fixed-topology mesh. The regularizer is the Laplacian of
-    the offsets (in units of the mean edge length): offsets vary smoothly, detail already found stays."""
+    """Second pass: move the vertices of the fixed-topology mesh, regularized by the squared uniform
+    Laplacian of the positions (in units of the mean edge length), which irons out the staircase of
+    marching tetrahedra while the image losses keep the shape."""
     opts = data.options
     steps = int(opts["refine_iterations"])
     offset = torch.nn.Parameter(torch.zeros_like(vertices))
@@ -235,7 +257,7 @@ def refine_vertices(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoF
         data.progress.update("refining the mesh", step, steps)
         moved = vertices + offset
         losses = render_losses(moved, faces, albedo, sample_batch(data.split, opts["batch"], generator))
-        laplacian = (uniform_laplacian(offset, faces) ** 2).sum(-1).mean() / cell**2
+        laplacian = (uniform_laplacian(moved, faces) ** 2).sum(-1).mean() / cell**2
         total = (losses["colour"] + opts["mask_weight"] * losses["mask"]
                  + opts["albedo_smooth_weight"] * losses["albedo_smooth"] + opts["laplacian_weight"] * laplacian)
         optimizer.zero_grad(set_to_none=True)
@@ -257,24 +279,23 @@ def albedo_colours(albedo: AlbedoField, points: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 3), np.float32)
 
 
+_COMMON = {"batch": 2, "lr_sdf": 0.01, "lr_deform": 0.0, "lr_albedo": 0.01, "lr_vertices": 1e-3,
+           "mask_weight": 5.0, "albedo_smooth_weight": 0.03, "laplacian_weight": 0.1, "smoothing": 5,
+           "sdf_smooth_weight": 0.1,
+           "refine_factor": 1.5}
+
 DMTET = Method(
     name="dmtet",
     title="DMTet",
-    description="Optimizes an SDF on a deformable tetrahedral grid against the images: concavities, "
-                "sharp detail; minutes.",
+    description="Optimizes an SDF on a deformable tetrahedral grid against the images: concavities and "
+                "sharp detail the hull misses; minutes.",
     needs_masks=True,
     presets={
-        "fast": {"resolution": 48, "refine_factor": 2.0, "iterations": 300, "refine_iterations": 100,
-                 "batch": 2, "lr_sdf": 0.05, "lr_deform": 0.01, "lr_albedo": 0.01, "lr_vertices": 1e-3,
-                 "mask_weight": 5.0, "albedo_smooth_weight": 0.03, "laplacian_weight": 0.1,
+        "fast": {**_COMMON, "resolution": 48, "iterations": 300, "refine_iterations": 100,
                  "faces": 20_000, "texture_size": 1024},
-        "balanced": {"resolution": 64, "refine_factor": 2.0, "iterations": 1200, "refine_iterations": 300,
-                     "batch": 2, "lr_sdf": 0.05, "lr_deform": 0.01, "lr_albedo": 0.01, "lr_vertices": 1e-3,
-                     "mask_weight": 5.0, "albedo_smooth_weight": 0.03, "laplacian_weight": 0.1,
+        "balanced": {**_COMMON, "resolution": 64, "iterations": 600, "refine_iterations": 200,
                      "faces": 20_000, "texture_size": 1024},
-        "quality": {"resolution": 96, "refine_factor": 2.0, "iterations": 3000, "refine_iterations": 600,
-                    "batch": 4, "lr_sdf": 0.05, "lr_deform": 0.01, "lr_albedo": 0.01, "lr_vertices": 1e-3,
-                    "mask_weight": 5.0, "albedo_smooth_weight": 0.03, "laplacian_weight": 0.1,
+        "quality": {**_COMMON, "resolution": 96, "iterations": 1500, "refine_iterations": 400, "batch": 4,
                     "faces": 40_000, "texture_size": 2048},
     },
     run=run_dmtet,

@@ -86,6 +86,33 @@ def bake_from_images(
                  texture_size)
 
 
+def bake_from_field(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    uvs: np.ndarray,
+    *,
+    colour: Callable[[np.ndarray], np.ndarray],
+    texture_size: int,
+) -> np.ndarray:
+    """Texture colours for a UV-unwrapped mesh from a colour field (e.g. a learned albedo).
+
+    Args:
+        vertices: ``[V, 3]`` positions; ``faces [F, 3]``; ``uvs [V, 2]`` (OBJ convention).
+        colour: maps surface points ``[P, 3]`` (in the frame of ``vertices``) to colours ``[P, 3]``
+            in [0, 1].
+        texture_size: side of the square texture in texels.
+    Returns:
+        ``[texture_size, texture_size, 3]`` uint8, row 0 at the top, charts dilated like
+        :func:`bake_from_images`.
+    """
+    verts_t = torch.as_tensor(np.asarray(vertices, dtype=np.float32))  # [V, 3]
+    faces_t = torch.as_tensor(np.asarray(faces, dtype=np.int64))  # [F, 3]
+    texel, face, bary = rasterize_uv(torch.as_tensor(np.asarray(uvs, dtype=np.float32)), faces_t, texture_size)
+    points = (verts_t[faces_t[face]] * bary[..., None]).sum(1).numpy()  # [P, 3]
+    colours = np.asarray(colour(points), dtype=np.float32)  # [P, 3]
+    return _fill(texel.numpy(), points, colours, np.ones(len(points), dtype=bool), texture_size)
+
+
 def rasterize_uv(
     uvs: torch.Tensor, faces: torch.Tensor, size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
