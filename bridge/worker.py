@@ -94,6 +94,7 @@ class WorkerProcess:
     cwd: Path = EXTENSION_ROOT
     progress: Progress = field(default_factory=Progress)
     logs: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
     started_at: float = 0.0
     ended_at: float | None = None
@@ -201,6 +202,8 @@ class WorkerProcess:
     def _apply(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "progress":
+            if not self.stages or self.stages[-1] != event.get("stage"):
+                self.stages.append(str(event.get("stage", "")))
             self.progress = Progress(str(event.get("stage", "")), int(event.get("step", 0)),
                                      int(event.get("total", 0)), event.get("eta"))
         elif kind == "log":

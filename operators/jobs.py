@@ -307,15 +307,21 @@ def stderr_log(message: str) -> None:
 
 
 def run_blocking(job: SceneJob, log: Any = stderr_log, interval: float = 0.1) -> Outcome:
-    """Step ``job`` until it ends, printing progress (background mode, scripts, tests)."""
-    stage, last_time = None, 0.0
+    """Step ``job`` until it ends, printing progress (background mode, scripts, tests): every stage
+    the worker reported, even one that began and ended between two polls, and the current one's
+    progress at least every 3 seconds."""
+    logged, last_time = 0, 0.0
     try:
         while job.running:
             job.step()
+            stages = job.worker.stages
+            for name in stages[logged:-1] if job.running else stages[logged:]:
+                log(name)
             now = time.monotonic()
-            if job.running and (job.progress.stage != stage or now - last_time > 3.0):
+            if job.running and stages and (len(stages) > logged or now - last_time > 3.0):
                 log(job.progress.describe())
-                stage, last_time = job.progress.stage, now
+                last_time = now
+            logged = len(stages)
             if job.running:
                 time.sleep(interval)
     except KeyboardInterrupt:
