@@ -143,14 +143,9 @@ class MESHLIFT_OT_check_python(bpy.types.Operator):
 
 
 CLASSES = (MeshliftPreferences, MESHLIFT_OT_check_python)
-
-
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+register, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 
 def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()
     CHECK_RESULT.clear()

@@ -38,9 +38,11 @@ def stop_job_on_load(*_args: object) -> None:
     jobs.shutdown()
 
 
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
+
+
 def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.types.VIEW3D_MT_object.append(draw_object_menu)
     bpy.app.handlers.load_pre.append(stop_job_on_load)
 
@@ -50,5 +52,4 @@ def unregister() -> None:
     if stop_job_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(stop_job_on_load)
     bpy.types.VIEW3D_MT_object.remove(draw_object_menu)
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()
