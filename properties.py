@@ -42,6 +42,17 @@ def load_methods() -> list[dict[str, Any]]:
     return interpreter.CATALOG.load(preferences.preferred_python(), preferences.blender_python())
 
 
+def find_method(known: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The entry of ``known`` (the engine's method list) called ``name`` (empty: the first one);
+    raises ``LookupError`` with a message naming the choices."""
+    names = [m["name"] for m in known]
+    if not names:
+        raise LookupError("The engine offers no reconstruction method")
+    if name and name not in names:
+        raise LookupError(f"Unknown method '{name}'. Available: {', '.join(names)}")
+    return known[names.index(name)] if name else known[0]
+
+
 def method_info(settings: MeshliftSettings) -> dict[str, Any] | None:
     known = methods()
     return next((m for m in known if m["name"] == settings.method_id), known[0] if known else None)

@@ -179,11 +179,11 @@ def job_settings(context: bpy.types.Context, extra_options: dict[str, Any] | Non
         known = properties.load_methods()
     except interpreter.EngineUnavailable as error:
         raise UserError(str(error)) from error
-    names = [m["name"] for m in known]
-    method = settings.method_id or names[0]
-    if method not in names:
-        raise UserError(f"The engine has no method '{method}'. Available: {', '.join(names)}")
-    info = known[names.index(method)]
+    try:
+        info = properties.find_method(known, settings.method_id)
+    except LookupError as error:
+        raise UserError(str(error)) from error
+    method = info["name"]
     preset = settings.preset_id if settings.preset_id in info["presets"] else info.get("default_preset", "balanced")
     device = preferences.default_device(context) if settings.device == "PREFERENCES" else settings.device
     options: dict[str, Any] = {}

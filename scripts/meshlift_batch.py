@@ -121,11 +121,11 @@ def run(bpy: Any, module_name: str, args: argparse.Namespace) -> None:
         methods = properties.load_methods()
     except interpreter.EngineUnavailable as error:
         raise BatchError(str(error)) from error
-    names = [m["name"] for m in methods]
-    method = args.method or names[0]
-    if method not in names:
-        raise BatchError(f"Unknown method '{method}'. Available: {', '.join(names)}")
-    presets = next(m for m in methods if m["name"] == method)["presets"]
+    try:
+        info = properties.find_method(methods, args.method or "")
+    except LookupError as error:
+        raise BatchError(str(error)) from error
+    method, presets = info["name"], info["presets"]
     if args.preset is not None and args.preset not in presets:
         raise BatchError(f"Unknown preset '{args.preset}' for {method}. Available: {', '.join(presets)}")
     settings.method_id, settings.preset_id = method, args.preset or ""

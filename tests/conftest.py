@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,15 @@ def write_disc_dataset(folder: Path, count: int = 6, size: int = 32, radius: flo
     content = {"camera_angle_x": 0.69, "frames": frames, **(meta or {})}
     (folder / "transforms_train.json").write_text(json.dumps(content))
     return folder
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this id still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def run_engine(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -18,6 +18,7 @@ import pytest
 from bridge import camera_math, interpreter, objfile
 from bridge.worker import Progress, WorkerProcess, WorkerStartError, format_seconds
 from tests.addon_support import python_without_torch
+from tests.conftest import alive
 
 FAKE_ENGINE = textwrap.dedent('''
     import json, signal, sys, time
@@ -62,14 +63,6 @@ def fake_root(tmp_path: Path) -> Path:
 
 def fake_worker(root: Path, mode: str) -> WorkerProcess:
     return WorkerProcess(sys.executable, {"mode": mode}, root / "jobs" / f"{mode}.json", cwd=root).start()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_worker_reads_progress_logs_and_result(fake_root):
