@@ -6,6 +6,7 @@ import torch
 import trimesh
 
 from engine.geometry import marching_tets, regular_tet_grid, sdf_sign_loss, unique_edges
+from engine.geometry.lattice_surface import lattice_surface
 
 LO, HI = torch.tensor([-1.0, -1.0, -1.0]), torch.tensor([1.0, 1.0, 1.0])
 
@@ -93,3 +94,18 @@ def test_sign_regularizer_is_zero_when_signs_agree_and_positive_otherwise():
     assert float(sdf_sign_loss(-torch.rand(len(grid.vertices)) - 0.1, edges)) == 0.0
     mixed = grid.vertices.norm(dim=-1) - 0.8
     assert float(sdf_sign_loss(mixed, edges)) > 0.0
+
+
+def test_lattice_surface_is_a_closed_outward_sphere_moved_by_the_offsets():
+    grid = regular_tet_grid(LO, HI, 32)
+    sdf = grid.vertices.norm(dim=-1) - 0.6
+    vertices, faces = lattice_surface(grid, sdf, torch.zeros_like(grid.vertices))
+    mesh = trimesh.Trimesh(vertices.numpy(), faces.numpy())
+    assert mesh.is_watertight and math.isclose(mesh.volume, 4 / 3 * math.pi * 0.6**3, rel_tol=0.02)
+    assert torch.allclose(vertices.norm(dim=-1), torch.tensor(0.6), atol=2e-3)
+    # node offsets move each vertex by the offsets of its edge's nodes
+    offsets = torch.zeros_like(grid.vertices)
+    offsets[:, 0] = 0.01 * grid.vertices[:, 1]  # a shear: x moves with y
+    moved, moved_faces = lattice_surface(grid, sdf, offsets)
+    assert torch.equal(moved_faces, faces)
+    assert torch.allclose(moved[:, 0] - vertices[:, 0], 0.01 * vertices[:, 1], atol=1e-5)

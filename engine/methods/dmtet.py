@@ -13,25 +13,22 @@ Lighting From Images"), reimplemented in our own code:
    background, L2 on coverage against the mask, DMTet's SDF sign regularizer (decaying) and
    albedo smoothness.
 4. Halfway, the grid is refined (resolution x ``refine_factor``) and the SDF carried over.
-5. Second pass on the extracted mesh, topology fixed: vertex positions with a Laplacian term.
+5. The final surface is extracted by marching cubes on the node values (``lattice_surface``:
+   smoother and lighter than the marching-tetrahedra mesh), floaters dropped, Taubin-smoothed.
+6. Second pass on that mesh, topology fixed: vertex positions with a Laplacian term, then Taubin
+   smoothing again. The albedo field keeps learning and is offered to the pipeline for baking.
 
-All geometry lives in the unit volume (see ``engine.roi``).
+All geometry lives in the unit volume (see ``engine.roi``). Measured numbers are in BENCHMARKS.md.
 
-Status: NOT registered in ``engine.methods.METHODS`` yet (issue 3 is open). Measured on the 2-core
-CPU with the ``balanced`` preset (method output, before texturing; see BENCHMARKS.md):
+Decisions, from measurements on the shared datasets:
 
-* rocker-arm: Chamfer-L1 0.0033, NC 0.976, F@0.5% 0.979, F@0.2% 0.82 in 192 s -- the SDF carves the
-  pockets the hull cannot see (hull F@0.5% 0.78). Meets its issue-3 target.
-* spot: Chamfer-L1 0.0036, NC 0.965, F@0.2% 0.79 in 242 s -- beats the README's hull row but not
-  our own hull (0.0029, 0.991, 0.908) nor its targets (0.0032, 0.97, 0.85).
-* What mattered: on spot's mostly white texture the image gradients of the SDF are tiny and noisy
-  (median ~1e-6, 90th percentile ~5e-5 per value); with Adam's default eps (1e-8) every such value
-  takes a full-size step and the surface gets bumpy (NC 0.905). ``adam_eps`` = 1e-4 damps the weak
-  gradients and keeps the strong ones (NC 0.965, rocker-arm unchanged). Moving the vertex offsets
-  together with the SDF also made the surface noisy (spot, grid 64: NC 0.74 instead of 0.94), so
-  ``lr_deform`` is 0 in the presets. ``sdf_smooth`` (Laplacian of the SDF on the grid) helps a little.
-* Spot after only 100 steps at grid 64 (no refinement) scored better (Chamfer 0.0035, NC 0.979 with
-  smoothing) than the full schedule: the refinement to grid 96 or the longer run adds roughness.
+* On spot's mostly white texture the image gradients of the SDF are tiny and noisy (median ~1e-6,
+  90th percentile ~5e-5 per value); with Adam's default eps (1e-8) every such value takes a
+  full-size step and the surface gets bumpy (NC 0.905). ``adam_eps`` = 1e-4 damps the weak
+  gradients and keeps the strong ones (NC 0.965, rocker-arm unchanged).
+* Extracting with marching tetrahedra left the second pass a mesh of slivers (spot: Chamfer 0.0036,
+  NC 0.965 at the end); marching cubes on the same values plus Taubin steps before and after the
+  second pass reach 0.0032 / 0.989 and help every object.
 """
 
 from __future__ import annotations
@@ -49,12 +46,16 @@ from ..carving import mask_occupancy
 from ..data.dataset import DatasetSplit
 from ..fields import AlbedoField
 from ..geometry import TetGrid, marching_tets, regular_tet_grid, sdf_sign_loss, unique_edges
+from ..geometry.cleanup import drop_small_pieces
+from ..geometry.lattice_surface import lattice_surface
 from ..geometry.tet_grid import grid_shape
 from ..render import antialias, interpolate, rasterize
 from .base import Method, MethodInput, MethodOutput
 
 # Cells kept outside the visual hull (the surface never moves out of the hull by more than this).
 BAND_OUTSIDE = 3
+# The progress stage of the first pass (benchmarks time it).
+OPTIMIZE_STAGE = "optimizing the tetrahedral grid"
 # Largest vertex offset, as a fraction of the cell (below 0.5 the tetrahedra cannot invert).
 MAX_DEFORM = 0.45
 
@@ -203,7 +204,7 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
                                              eps=opts["adam_eps"])
             edges, _ = unique_edges(grid.tets)
             stats[f"tets_at_{resolution}"] = len(grid.tets)
-        progress.update("optimizing the tetrahedral grid", step, iterations)
+        progress.update(OPTIMIZE_STAGE, step, iterations)
         vertices = grid.vertices + MAX_DEFORM * grid.cell * torch.tanh(deform)
         mesh_vertices, faces = marching_tets(vertices, sdf, grid.tets)
         if len(faces) == 0:
@@ -220,14 +221,15 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
         total.backward()
         geo_optimizer.step()
         app_optimizer.step()
-    progress.update("optimizing the tetrahedral grid", iterations, iterations)
+    progress.update(OPTIMIZE_STAGE, iterations, iterations)
 
     with torch.no_grad():
-        vertices = grid.vertices + MAX_DEFORM * grid.cell * torch.tanh(deform)
-        mesh_vertices, faces = marching_tets(vertices, sdf, grid.tets)
-    mesh_vertices, faces = keep_large_pieces(mesh_vertices.detach(), faces)
+        mesh_vertices, faces = lattice_surface(grid, sdf, MAX_DEFORM * grid.cell * torch.tanh(deform))
+    mesh_vertices, faces = keep_large_pieces(mesh_vertices, faces)
+    mesh_vertices = taubin(mesh_vertices, faces, int(opts["smoothing"]))
     mesh_vertices = refine_vertices(mesh_vertices, faces, albedo, app_optimizer=app_optimizer, data=data,
                                     generator=generator)
+    mesh_vertices = taubin(mesh_vertices, faces, int(opts["smoothing"]))
     stats["faces"] = len(faces)
     return MethodOutput(mesh_vertices.cpu().numpy().astype(np.float32), faces.cpu().numpy().astype(np.int32),
                         stats, albedo=lambda points: albedo_colours(albedo, points))
@@ -235,13 +237,18 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
 
 def keep_large_pieces(vertices: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Drop connected pieces with less than 2% of the area (floaters)."""
-    mesh = trimesh.Trimesh(vertices.cpu().numpy(), faces.cpu().numpy(), process=True)
-    pieces = mesh.split(only_watertight=False)
-    if len(pieces) > 1:
-        total = sum(p.area for p in pieces)
-        mesh = trimesh.util.concatenate([p for p in pieces if p.area >= 0.02 * total])
+    mesh = drop_small_pieces(trimesh.Trimesh(vertices.cpu().numpy(), faces.cpu().numpy(), process=True), 0.02)
     return (torch.tensor(mesh.vertices, dtype=torch.float32, device=vertices.device),
             torch.tensor(mesh.faces, dtype=torch.long, device=vertices.device))
+
+
+def taubin(vertices: torch.Tensor, faces: torch.Tensor, iterations: int) -> torch.Tensor:
+    """``[M, 3]`` vertices after ``iterations`` of Taubin smoothing (trimesh; no shrinkage)."""
+    if iterations <= 0:
+        return vertices
+    mesh = trimesh.Trimesh(vertices.cpu().numpy(), faces.cpu().numpy(), process=False)
+    trimesh.smoothing.filter_taubin(mesh, lamb=0.5, nu=0.53, iterations=iterations)
+    return torch.tensor(mesh.vertices, dtype=torch.float32, device=vertices.device)
 
 
 def refine_vertices(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField, *,

@@ -13,6 +13,7 @@ from skimage.measure import marching_cubes
 
 from ..carving import mask_occupancy
 from ..errors import InputError
+from ..geometry.cleanup import drop_small_pieces
 from ..roi import grid_points
 from .base import Method, MethodInput, MethodOutput
 
@@ -41,11 +42,7 @@ def extract_surface(occupancy: np.ndarray, origin: np.ndarray, cell: float, leve
     padded = np.pad(occupancy, 1, constant_values=0.0)
     verts, faces, _, _ = marching_cubes(padded, level=level, spacing=(cell, cell, cell))
     verts = verts - cell + origin  # undo the padding offset
-    mesh = trimesh.Trimesh(verts, faces, process=True)
-    pieces = mesh.split(only_watertight=False)
-    if len(pieces) > 1:
-        total = sum(p.area for p in pieces)
-        mesh = trimesh.util.concatenate([p for p in pieces if p.area >= 0.05 * total])
+    mesh = drop_small_pieces(trimesh.Trimesh(verts, faces, process=True), 0.05)
     if mesh.volume < 0:
         mesh.invert()
     return mesh

@@ -1,9 +1,12 @@
-"""Visual hull on the four shared datasets: quality against the reference rows, and wall time.
+"""Whole reconstruction jobs on the four shared datasets: quality against the reference rows, and wall time.
 
-    .venv/bin/python benchmarks/bench_hull.py [--objects spot bunny] [--preset balanced] [--device cpu]
+    .venv/bin/python benchmarks/bench_reconstruct.py [--method hull|dmtet] [--objects spot bunny]
+        [--preset balanced] [--device cpu] [-o KEY=VALUE ...]
 
-Prints a markdown table (paste it into BENCHMARKS.md) and writes the reconstructions and a
-picture of each textured result beside its test image into benchmarks/out/.
+Runs the pipeline as ``python -m engine reconstruct --evaluate`` does (so the scores are those of the
+exported, decimated and textured mesh), prints a markdown table (paste it into BENCHMARKS.md) and
+writes the reconstructions, their reports and a picture of each textured result above its test
+images into benchmarks/out/.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.cli import parse_options
 from engine.data.transforms import load_split
 from engine.export import read_textured
 from engine.pipeline import ReconstructJob, reconstruct
@@ -48,30 +52,34 @@ def save_comparison(obj: Path, dataset: Path, picture: Path, views: int = 4) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--method", default="hull")
     parser.add_argument("--objects", nargs="+", default=list(REFERENCE))
     parser.add_argument("--preset", default="balanced")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"device {args.device}, preset {args.preset}\n")
+          f"device {args.device}, method {args.method}, preset {args.preset}, options {args.option}\n")
     print("| object | Chamfer-L1 (ref) | NC (ref) | F@0.5% (ref) | F@0.2% (ref) | test PSNR dB | faces "
-          "| reconstruct s | total s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| texture | reconstruct s | total s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.objects:
         start = time.perf_counter()
-        job = ReconstructJob(dataset=str(DATASETS / name), out=str(OUT / f"hull-{name}"), preset=args.preset,
-                             device=args.device, force=True, evaluate=True)
+        tag = f"{args.method}-{name}"
+        job = ReconstructJob(dataset=str(DATASETS / name), out=str(OUT / tag), method=args.method,
+                             preset=args.preset, device=args.device, options=parse_options(args.option), force=True,
+                             evaluate=True)
         result = reconstruct(job, Progress(lambda _event: None))
         report = result["report"]
         metrics = report["metrics"]
-        cells = [f"{metrics[k]:.4f} ({ref})" if k == "chamfer_l1" else f"{metrics[k]:.3f} ({ref})"
+        cells = [f"{metrics[k]:.5f} ({ref})" if k == "chamfer_l1" else f"{metrics[k]:.3f} ({ref})"
                  for k, ref in zip(KEYS, REFERENCE[name], strict=True)]
         seconds = report["timings"]["total"] - report["timings"].get("evaluate", 0.0)
         print(f"| {name} | {' | '.join(cells)} | {metrics['psnr']:.2f} | {report['mesh']['faces']} "
-              f"| {seconds:.1f} | {time.perf_counter() - start:.1f} |", flush=True)
-        (OUT / f"hull-{name}.json").write_text(json.dumps(report, indent=2))
-        save_comparison(Path(result["files"]["obj"]), DATASETS / name, OUT / f"hull-{name}.png")
+              f"| {report['texture']['source']} | {seconds:.1f} | {time.perf_counter() - start:.1f} |", flush=True)
+        (OUT / f"{tag}.json").write_text(json.dumps(report, indent=2))
+        save_comparison(Path(result["files"]["obj"]), DATASETS / name, OUT / f"{tag}.png")
 
 
 if __name__ == "__main__":
