@@ -61,16 +61,17 @@ def test_colmap_model_round_trip_is_exact(tmp_path):
         np.testing.assert_allclose(colmap_pixel, engine_pixels[i, 0].numpy(), atol=1e-9)
 
 
-def test_sfm_recovers_twenty_photos_with_upright_frame_and_masks(datasets, tmp_path):
-    """20 of spot-tabletop's photos (poses ignored): cameras within bounds of the true ones after a
-    similarity, +Z up, and automatic masks that match the true silhouettes."""
+def test_sfm_recovers_thirty_photos_with_upright_frame_and_masks(datasets, tmp_path):
+    """30 of spot-tabletop's photos (poses ignored; 20 spread over the hemisphere overlap too little
+    for SIFT): cameras within bounds of the true ones after a similarity, +Z up, and automatic
+    masks that match the true silhouettes."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    for i in range(0, 60, 3):
+    for i in range(0, 60, 2):
         (photos / f"r_{i}.jpg").symlink_to(datasets / "spot-tabletop" / "train" / f"r_{i}.jpg")
     transforms = recover_poses(photos, tmp_path / "cameras", quiet())
     recovered = load_split(transforms)
-    assert len(recovered) >= 18
+    assert len(recovered) >= 27
     given = load_split(datasets / "spot-tabletop")
     index = [given.names.index(f"train/{Path(name).name}") for name in recovered.names]
     errors, similarity = pose_errors(recovered.cameras, given.cameras[index])
@@ -84,7 +85,7 @@ def test_sfm_recovers_twenty_photos_with_upright_frame_and_masks(datasets, tmp_p
                         given.cameras[index]).face_id >= 0  # [N, H, W]
     masks = recovered.masks > 0.5
     iou = (covered & masks).sum((1, 2)) / (covered | masks).sum((1, 2))
-    assert float(iou.median()) >= 0.75, f"mask IoU {iou.tolist()}"
+    assert float(iou.median()) >= 0.8, f"mask IoU {iou.tolist()}"
     assert float((covered & ~masks).sum() / covered.sum()) < 0.05, "the masks cut into the object"
 
 

@@ -6,8 +6,9 @@ A pixel is background when its ray
 * hits the ground plane (z = 0 in the upright frame) within ``GROUND_REACH`` box diagonals of
   the object at a point whose colour the other views agree on: the point is projected into the
   other views (up to ``MAX_OTHER_VIEWS``, evenly spread) that have it in the picture and see it
-  past the box (the object cannot hide it from them), and the median (over those views) of the
-  absolute colour difference to this pixel is below ``COLOUR_TOLERANCE``. Ground points that
+  in front of the occluder (the box, later the hull: the object cannot hide it from them), and
+  the median (over those views) of the absolute colour difference to this pixel is below
+  ``COLOUR_TOLERANCE``. Ground points that
   fewer than ``MIN_AGREEING_VIEWS`` views see that way (under and right behind the object) stay
   in the mask.
 
@@ -20,8 +21,15 @@ A pixel on the object sees a point of the object, whose colour the other views (
 ground point behind it) do not share.
 
 The rest is the object, cleaned with morphology (small specks removed, holes filled, small
-islands dropped). Everything runs at ``WORK_SIZE`` pixels on the longest side and the masks are
-scaled back up. Without a ground plane only the box test applies (a coarse mask).
+islands dropped). This runs ``PASSES`` times: the first pass takes the object's box as what
+may hide a ground point from a view, later passes the visual hull of the previous masks (tighter,
+so more ground points can be checked). The occluder's bottom ``CLEAR_HEIGHT_SHARE`` of the box
+height is ignored: lines of sight that graze the ground (under a belly, between legs, through a
+thin skirt that earlier masks left at the object's foot) count as clear, so the ground under the
+object can be checked by the low views that see it; a leg that does stand in the way only adds
+one disagreeing view to the median. The final masks are the silhouettes of the last hull.
+Everything runs at ``WORK_SIZE`` pixels on the longest side and the masks are scaled back up.
+Without a ground plane only the box test applies (a coarse mask).
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ BLUR_SIGMA_PIXELS = 1.0
 MIN_ISLAND_SHARE = 0.1
 PASSES = 3
 HULL_RESOLUTION = 64
+# The occluder's lowest share of the box height is ignored (see the module docstring).
+CLEAR_HEIGHT_SHARE = 0.15
 
 
 def estimate_masks(split: DatasetSplit, box_min: torch.Tensor, box_max: torch.Tensor, ground: bool,
@@ -66,13 +76,15 @@ def estimate_masks(split: DatasetSplit, box_min: torch.Tensor, box_max: torch.Te
     small = split if factor == 1.0 else resize_split(split, factor)
     lo, hi = box_min.float(), box_max.float()
     occluder = trimesh.creation.box(bounds=np.stack([lo.numpy(), hi.numpy()]))
-    masks = None
     for n_pass in range(PASSES):
         report = None if on_view is None else (lambda i, n, p=n_pass: on_view(p * n + i, PASSES * n))
         masks = masks_one_pass(small, lo, hi, ground, occluder=occluder, on_view=report)
-        if n_pass + 1 < PASSES:
-            occluder = visual_hull(DatasetSplit(small.images, masks, small.cameras, small.names), lo, hi)
-    result = masks[:, None]  # [N, 1, h, w]
+        occluder = visual_hull(DatasetSplit(small.images, masks, small.cameras, small.names), lo, hi)
+    # The hull's own silhouettes: what a view could not rule out (the sky behind the object in a
+    # low view) but the others carved away is dropped, and the masks agree with each other.
+    silhouettes = rasterize(torch.tensor(occluder.vertices, dtype=torch.float32),
+                            torch.tensor(occluder.faces, dtype=torch.int64), small.cameras).face_id >= 0
+    result = silhouettes.float()[:, None]  # [N, 1, h, w]
     if factor != 1.0:
         result = F.interpolate(result, size=(split.cameras.height, split.cameras.width), mode="bilinear",
                                align_corners=False)
@@ -88,6 +100,7 @@ def masks_one_pass(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, grou
     height, width = cams.height, cams.width
     size = torch.tensor([width, height], dtype=torch.float32)
     reach = GROUND_REACH * float((hi - lo).norm())
+    clear = float(lo[2] + CLEAR_HEIGHT_SHARE * (hi[2] - lo[2]))
     fragments = rasterize(torch.tensor(occluder.vertices, dtype=torch.float32),
                           torch.tensor(occluder.faces, dtype=torch.int64), cams)
     occluder_depth = torch.where(fragments.face_id >= 0, fragments.depth, torch.full_like(fragments.depth, FAR))
@@ -106,7 +119,7 @@ def masks_one_pass(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, grou
         points = origin + t[ids, None] * dirs[ids]  # [G, 3]
         colour = images[i].reshape(-1, 3)[ids]  # [G, 3]
         foreground[ids] = ~agreed_by_others(points, colour, images, cams, views=others(cams, i), size=size,
-                                            occluder_depth=occluder_depth)
+                                            occluder_depth=occluder_depth, clear=clear)
         masks.append(clean(foreground.reshape(height, width).numpy()))
         if on_view is not None:
             on_view(i + 1, len(split))
@@ -147,18 +160,23 @@ def others(cams: Cameras, view: int) -> list[int]:
 
 
 def agreed_by_others(points: torch.Tensor, colour: torch.Tensor, images: torch.Tensor, cams: Cameras, *,
-                     views: list[int], size: torch.Tensor, occluder_depth: torch.Tensor) -> torch.Tensor:
+                     views: list[int], size: torch.Tensor, occluder_depth: torch.Tensor, clear: float
+                     ) -> torch.Tensor:
     """``[G]`` whether ``views`` see ``points [G, 3]`` in the colour ``colour [G, 3]``: the median
     absolute difference over the views that have the point in the picture with a clear line of
     sight (in front of the occluder, whose depth maps ``occluder_depth [N, h, w]`` give, so the
-    object cannot hide it), at least ``MIN_AGREEING_VIEWS`` of them."""
+    object cannot hide it, unless it is lower than the height ``clear``: the line of sight descends
+    towards the ground, so a first hit that low means nothing higher is in the way), at least
+    ``MIN_AGREEING_VIEWS`` of them."""
     pixels, depth = cams[views].project(points.to(cams.c2w))  # [V, G, 2], [V, G]
     pixels = pixels.float()
     inside = (depth > 0) & (pixels >= 0).all(-1) & (pixels <= size).all(-1)  # [V, G]
     column = pixels[..., 0].long().clamp(0, cams.width - 1)  # [V, G]
     row = pixels[..., 1].long().clamp(0, cams.height - 1)
     blocker = occluder_depth[torch.tensor(views)[:, None], row, column]  # [V, G]
-    inside &= depth.float() < blocker
+    heights = cams.centers[views, 2].float()[:, None]  # [V, 1]
+    blocker_height = heights + (points[None, :, 2] - heights) * blocker.clamp_max(1e6) / depth.float()  # [V, G]
+    inside &= (depth.float() < blocker) | (blocker_height < clear)
     grid = (pixels / size * 2.0 - 1.0)[:, None]  # [V, 1, G, 2]
     seen = F.grid_sample(images[views].permute(0, 3, 1, 2), grid, mode="bilinear", align_corners=False)  # [V, 3, 1, G]
     diff = (seen[:, :, 0].permute(0, 2, 1) - colour[None]).abs().mean(-1)  # [V, G]
