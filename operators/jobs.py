@@ -212,13 +212,14 @@ def check_idle() -> None:
 
 
 def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: JobSettings,
-            temporary: list[Path]) -> SceneJob:
+           temporary: list[Path], *, job_fields: dict[str, Any] | None = None) -> SceneJob:
     cache = preferences.cache_root(context)
     run_id = f"{name}-{stamp()}"
     out = cache / "results" / run_id
     job_file = cache / "jobs" / f"{run_id}.json"
     job = {"command": "reconstruct", "dataset": str(dataset_path), "out": str(out), "method": settings.method,
-           "preset": settings.preset, "device": settings.device, "options": settings.options, "name": name}
+           "preset": settings.preset, "device": settings.device, "options": settings.options, "name": name,
+           **(job_fields or {})}
     worker = WorkerProcess(settings.python, job, job_file)
     try:
         worker.start()

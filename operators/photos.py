@@ -4,7 +4,8 @@
 The engine does the work (``engine/sfm``: structure-from-motion as the job's first progress stage,
 an upright frame, the object's box, masks); this operator only checks the folder, starts the job
 and, with "Import Cameras", adds the recovered cameras to the scene from the result's
-``cameras/transforms.json`` so the user can see what SfM found.
+``cameras/transforms.json`` so the user can see what SfM found. "Custom Region" overrides the
+automatic box (after a first run the imported cameras show the frame to choose it in).
 """
 
 from __future__ import annotations
@@ -61,12 +62,16 @@ def import_cameras(scene: bpy.types.Scene, transforms: Path, collection_name: st
 
 
 def start_from_photos(context: bpy.types.Context, folder: str, extra_options: dict[str, Any] | None = None,
-                      add_cameras: bool = True) -> jobs.SceneJob:
-    """Start the worker on a folder of photos; with ``add_cameras`` the recovered cameras join the scene."""
+                      add_cameras: bool = True, region: list[float] | None = None) -> jobs.SceneJob:
+    """Start the worker on a folder of photos; with ``add_cameras`` the recovered cameras join the
+    scene; ``region`` (min x y z, max x y z in the upright frame) replaces the automatic box."""
     jobs.check_idle()
     path = check_photo_folder(folder)
+    if region is not None and not all(hi > lo for lo, hi in zip(region[:3], region[3:], strict=True)):
+        raise jobs.UserError("The region's maximum must exceed its minimum on every axis.")
     settings = jobs.job_settings(context, extra_options)
-    job = jobs.launch(context, jobs.source_name(path.name), path, settings, [])
+    fields = None if region is None else {"region": [float(v) for v in region]}
+    job = jobs.launch(context, jobs.source_name(path.name), path, settings, [], job_fields=fields)
     if add_cameras:
         def add(scene: bpy.types.Scene, files: dict[str, str]) -> None:
             import_cameras(scene, Path(files["obj"]).parent / "cameras" / "transforms.json", f"{job.name} Cameras")
@@ -86,9 +91,16 @@ class MESHLIFT_OT_reconstruct_photos(ReconstructBase, bpy.types.Operator):
         name="Import Cameras", description="Also add the cameras found by structure-from-motion to the scene",
         default=True,
     )
+    use_region: bpy.props.BoolProperty(
+        name="Custom Region", description="Reconstruct inside this box instead of the automatic one (the photos' "
+        "frame: the table is z = 0, the object is about 2 units across)", default=False,
+    )
+    region_min: bpy.props.FloatVectorProperty(name="Region Min", size=3, default=(-1.0, -1.0, 0.0))
+    region_max: bpy.props.FloatVectorProperty(name="Region Max", size=3, default=(1.0, 1.0, 2.0))
 
     def start(self, context: bpy.types.Context) -> jobs.SceneJob:
-        return start_from_photos(context, self.directory, parse_options(self.options), self.import_cameras)
+        region = [*self.region_min, *self.region_max] if self.use_region else None
+        return start_from_photos(context, self.directory, parse_options(self.options), self.import_cameras, region)
 
     def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
         if not self.directory and not bpy.app.background:
