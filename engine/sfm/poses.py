@@ -34,8 +34,6 @@ from .colmap import list_images, read_model, run_sfm, undistort_if_needed
 from .foreground import estimate_masks
 from .scene import UprightScene, upright_scene
 
-MASK_CHOICES = ("auto", "none")
-
 
 def find_colmap_project(folder: Path) -> tuple[Path, Path] | None:
     """``(image_dir, model_dir)`` of a COLMAP project in ``folder`` (``sparse/0`` with the images
@@ -67,12 +65,10 @@ def recover_poses(image_dir: str | Path, out_dir: str | Path, progress: Progress
     if project is not None:
         image_dir, given_model = project
         progress.log(f"Using the COLMAP model in {given_model}")
-        model_dir, images = undistort_if_needed(given_model, image_dir, out_dir, progress)
-        total = len(list_images(image_dir))
     else:
         given_model = run_sfm(image_dir, out_dir, progress)
-        model_dir, images = undistort_if_needed(given_model, image_dir, out_dir, progress)
-        total = len(list_images(image_dir))
+    model_dir, images = undistort_if_needed(given_model, image_dir, out_dir, progress)
+    total = len(list_images(image_dir))
     model = read_model(model_dir, images)
     scene = upright_scene(model.cameras, model.points)
     cameras = scene.to_upright.cameras(model.cameras)
