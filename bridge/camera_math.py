@@ -117,3 +117,17 @@ def write_transforms(folder: str | Path, frames: list[dict[str, Any]], extra: di
     path = folder / "transforms.json"
     path.write_text(json.dumps(content, indent=2))
     return path
+
+
+def blender_camera_settings(intrinsics: Intrinsics, sensor_width: float = 36.0) -> dict[str, float | str]:
+    """The inverse of :func:`camera_intrinsics` for square pixels: Blender camera data settings
+    (``lens``, ``sensor_width``, ``sensor_fit``, ``shift_x``, ``shift_y``) that render
+    ``intrinsics`` (``fl_y`` is taken equal to ``fl_x``)."""
+    fit = "HORIZONTAL" if intrinsics.w >= intrinsics.h else "VERTICAL"
+    viewfac = float(intrinsics.w if fit == "HORIZONTAL" else intrinsics.h)
+    return {
+        "lens": intrinsics.fl_x * sensor_width / viewfac, "sensor_width": sensor_width,
+        "sensor_height": sensor_width, "sensor_fit": fit,
+        "shift_x": (intrinsics.w / 2.0 - intrinsics.cx) / viewfac,
+        "shift_y": (intrinsics.cy - intrinsics.h / 2.0) / viewfac,
+    }

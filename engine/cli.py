@@ -1,6 +1,7 @@
 """``python -m engine``: the command line.
 
-Commands: ``reconstruct`` (posed images -> textured mesh folder), ``evaluate`` (score a mesh
+Commands: ``reconstruct`` (posed images, or a folder of plain photos -> textured mesh folder),
+``poses`` (photos -> cameras by structure-from-motion), ``evaluate`` (score a mesh
 against a dataset's ground truth), ``demo`` (generate a small dataset and reconstruct it),
 ``worker`` (the add-on's JSON-lines process), ``methods`` and ``check`` (what this install offers).
 """
@@ -133,6 +134,18 @@ def command_worker(args: argparse.Namespace) -> int:
     return main(args.job)
 
 
+def command_poses(args: argparse.Namespace) -> int:
+    from .progress import Progress  # noqa: PLC0415
+    from .sfm.poses import recover_poses  # noqa: PLC0415
+
+    terminal = TerminalProgress()
+    path = recover_poses(args.images, args.out, Progress(terminal), masks=args.masks, sparse=args.sparse)
+    terminal.close()
+    meta = json.loads(path.read_text())["meshlift_sfm"]
+    print(f"{meta['registered']} of {meta['images']} images registered; masks: {meta['masks']}; wrote {path}")
+    return 0
+
+
 def command_methods(args: argparse.Namespace) -> int:
     from .methods import describe_methods  # noqa: PLC0415
 
@@ -169,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     rec = commands.add_parser("reconstruct", help="posed images -> textured mesh (OBJ+MTL+PNG, GLB)")
-    rec.add_argument("dataset", help="folder with transforms_train.json or transforms.json")
+    rec.add_argument("dataset", help="folder with transforms_train.json or transforms.json, or a folder of photos")
     rec.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
     rec.add_argument("--name", default=None, help="base name of the output files (default: dataset name)")
     rec.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -192,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run JOB.json, speaking JSON lines on stdout")
     worker.add_argument("job", help="path of the job file")
     worker.set_defaults(run=command_worker)
+
+    poses = commands.add_parser("poses", help="photos without poses -> transforms.json (structure-from-motion)")
+    poses.add_argument("images", help="folder of JPEG/PNG photos of one object (or a COLMAP project folder)")
+    poses.add_argument("--out", required=True, help="folder for transforms.json, sparse/0 and masks/")
+    poses.add_argument("--masks", default="auto", help="auto (estimate), none, or a folder of masks (white = object)")
+    poses.add_argument("--sparse", default=None, help="an existing COLMAP model folder for these images (skips SfM)")
+    poses.set_defaults(run=command_poses)
 
     methods = commands.add_parser("methods", help="list the reconstruction methods and presets")
     methods.add_argument("--json", action="store_true")

@@ -29,7 +29,8 @@ from .export import write_glb, write_obj
 from .methods import DEFAULT_PRESET, MethodInput, get_method, resolve_options
 from .output import OutputDir
 from .progress import Progress
-from .roi import Normalization, find_roi
+from .roi import Normalization, crop_to_region, find_roi, stored_region
+from .sfm.photos import photo_dataset
 from .texture import TexturedMesh, bake_from_field, texture_mesh
 
 
@@ -49,6 +50,8 @@ class ReconstructJob:
         evaluate: score the result against ``gt_mesh.ply`` and the ``test`` views when present.
         image_scale: resize factor applied to the images when loading, in (0, 1].
         max_views: use at most this many training views (evenly spaced).
+        region: ``[xmin, ymin, zmin, xmax, ymax, zmax]`` in the dataset frame: the object's box,
+            replacing the automatic region of interest.
     """
 
     dataset: str
@@ -62,6 +65,7 @@ class ReconstructJob:
     evaluate: bool = False
     image_scale: float = 1.0
     max_views: int | None = None
+    region: list[float] | None = None
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> ReconstructJob:
@@ -84,7 +88,7 @@ class ReconstructJob:
 JOB_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "out": (str,), "method": (str,), "preset": (str,), "device": (str,), "options": (dict,),
     "name": (str, type(None)), "force": (bool,), "evaluate": (bool,), "image_scale": (int, float),
-    "max_views": (int, type(None)),
+    "max_views": (int, type(None)), "region": (list, type(None)),
 }
 
 
@@ -126,6 +130,12 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
     timings = Timings()
     progress.log(f"{method.title} ({job.preset}) on {device}, output {output.path}")
 
+    # Photos without poses: cameras, masks and the object's box by structure-from-motion first.
+    with timings("poses"):
+        photos = photo_dataset(job.dataset, progress)
+    if photos is not None:
+        job = replace(job, dataset=str(photos.dataset))
+
     with timings("load"):
         progress.update("loading images", 0, 1)
         split = load_split(job.dataset, "train", scale=job.image_scale, max_views=job.max_views,
@@ -134,6 +144,7 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         split = split.to(device)
     with timings("region"):
         normalization = find_roi(split, on_step=progress.stage("finding the object"))
+        normalization = crop_to_region(normalization, job.region or stored_region(job.dataset), job.region is not None)
     with timings("reconstruct"):
         result = method.run(MethodInput(normalization.split_to_unit(split), normalization, options, progress, device))
         vertices = normalization.to_world(torch.from_numpy(result.vertices)).numpy()
@@ -161,6 +172,8 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
     with output as folder:
         progress.update("writing files", 0, 1)
         written = [*write_obj(mesh, folder, name), write_glb(mesh, folder / f"{name}.glb")]
+        if photos is not None:
+            photos.copy_into(folder)
         report["timings"] = {**timings.seconds, "total": round(time.perf_counter() - started, 3)}
         (folder / "report.json").write_text(json.dumps(report, indent=2))
         progress.check()

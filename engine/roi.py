@@ -9,14 +9,17 @@ export so that they overlay the input cameras exactly.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from .cameras import Cameras
 from .carving import mask_occupancy
 from .data.dataset import DatasetSplit
+from .data.transforms import find_transforms
 from .errors import InputError
 
 COARSE_RESOLUTION = 48
@@ -113,3 +116,37 @@ def find_roi(split: DatasetSplit, margin: float = 0.04, on_step: Callable[[int, 
         lo, hi = inside.min(0).values - 1.5 * cell, inside.max(0).values + 1.5 * cell
     pad = margin * float((hi - lo).max())
     return Normalization.from_box(lo - pad, hi + pad)
+
+
+# --- Stored and user-given boxes (photos without poses, the add-on's override) ---------------
+
+def stored_region(dataset: str | Path) -> list[float] | None:
+    """The box a camera file names as ``region_of_interest: {"min": [3], "max": [3]}`` (written by
+    ``python -m engine poses``), as ``[xmin, ymin, zmin, xmax, ymax, zmax]``, or ``None``."""
+    path = find_transforms(Path(dataset), "train")
+    if path is None:
+        return None
+    try:
+        box = json.loads(path.read_text()).get("region_of_interest")
+        return None if box is None else [float(v) for v in (*box["min"], *box["max"])]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise InputError(f"{path.name} has an unreadable region_of_interest: {error}") from error
+
+
+def crop_to_region(normalization: Normalization, region: list[float] | None, replace: bool = False) -> Normalization:
+    """``normalization``'s box cut to ``region`` (``[xmin, ymin, zmin, xmax, ymax, zmax]``, world
+    frame), or ``region`` itself when ``replace``; unchanged when ``region`` is ``None``."""
+    if region is None:
+        return normalization
+    if len(region) != 6 or not all(isinstance(v, int | float) for v in region):
+        raise InputError(f"The region must be six numbers (min x y z, max x y z), got {region!r}")
+    lo, hi = torch.tensor(region[:3], dtype=torch.float64), torch.tensor(region[3:], dtype=torch.float64)
+    if not bool((hi > lo).all()):
+        raise InputError(f"The region's maximum must exceed its minimum on every axis, got {region!r}")
+    if not replace:
+        current_lo = normalization.to_world(torch.tensor(normalization.box_min, dtype=torch.float64))
+        current_hi = normalization.to_world(torch.tensor(normalization.box_max, dtype=torch.float64))
+        lo, hi = torch.maximum(lo, current_lo), torch.minimum(hi, current_hi)
+        if not bool((hi > lo).all()):
+            raise InputError("The object found in the masks lies outside the camera file's region_of_interest")
+    return Normalization.from_box(lo, hi)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Operators (reconstruct, export, cancel) and the Object ▸ Meshlift menu that makes them
+"""Operators (reconstruct, reconstruct from photos, export, cancel) and the Object ▸ Meshlift menu that makes them
 findable with F3 menu search."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import bpy
 
 from . import jobs
+from .photos import CLASSES as PHOTO_CLASSES
 from .reconstruct import CLASSES as OPERATOR_CLASSES
 
 
@@ -19,6 +20,7 @@ class MESHLIFT_MT_object(bpy.types.Menu):
         layout.operator_context = "INVOKE_DEFAULT"
         layout.operator("meshlift.reconstruct_cameras", icon="CAMERA_DATA")
         layout.operator("meshlift.reconstruct_folder", icon="FILE_FOLDER")
+        layout.operator("meshlift.reconstruct_photos", icon="IMAGE_DATA")
         layout.operator("meshlift.export_cameras", icon="EXPORT")
         layout.separator()
         layout.operator("meshlift.cancel", icon="CANCEL")
@@ -29,7 +31,7 @@ def draw_object_menu(self: bpy.types.Menu, _context: bpy.types.Context) -> None:
     self.layout.menu(MESHLIFT_MT_object.bl_idname)
 
 
-CLASSES = (*OPERATOR_CLASSES, MESHLIFT_MT_object)
+CLASSES = (*OPERATOR_CLASSES, *PHOTO_CLASSES, MESHLIFT_MT_object)
 
 
 @bpy.app.handlers.persistent

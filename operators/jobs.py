@@ -74,6 +74,8 @@ class SceneJob:
     temporary: list[Path]
     outcome: Outcome | None = None
     object_name: str | None = None
+    # Called as after_build(scene, result_files) once the mesh is in the scene (e.g. to add cameras).
+    after_build: Any = None
 
     @property
     def running(self) -> bool:
@@ -108,6 +110,8 @@ class SceneJob:
         assert outcome.result is not None
         obj = result.build_result(scene, outcome.result["files"]["obj"], self.name, self.settings.collection)
         self.object_name = obj.name
+        if self.after_build is not None:
+            self.after_build(scene, outcome.result["files"])
         return outcome
 
     def cancel(self) -> None:
@@ -201,20 +205,21 @@ def stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
 
 
-def _check_idle() -> None:
+def check_idle() -> None:
     if is_running():
         raise UserError("A reconstruction is already running. Wait for it or cancel it (Esc or the Cancel button) "
                         "before starting another.")
 
 
-def _launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: JobSettings,
-            temporary: list[Path]) -> SceneJob:
+def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: JobSettings,
+           temporary: list[Path], *, job_fields: dict[str, Any] | None = None) -> SceneJob:
     cache = preferences.cache_root(context)
     run_id = f"{name}-{stamp()}"
     out = cache / "results" / run_id
     job_file = cache / "jobs" / f"{run_id}.json"
     job = {"command": "reconstruct", "dataset": str(dataset_path), "out": str(out), "method": settings.method,
-           "preset": settings.preset, "device": settings.device, "options": settings.options, "name": name}
+           "preset": settings.preset, "device": settings.device, "options": settings.options, "name": name,
+           **(job_fields or {})}
     worker = WorkerProcess(settings.python, job, job_file)
     try:
         worker.start()
@@ -231,7 +236,7 @@ def _launch(context: bpy.types.Context, name: str, dataset_path: Path, settings:
 def start_from_cameras(context: bpy.types.Context, camera_names: list[str] | None = None,
                        extra_options: dict[str, Any] | None = None, log: Any = None) -> SceneJob:
     """Render (or collect) the cameras into a dataset in the cache, then start the worker."""
-    _check_idle()
+    check_idle()
     scene = context.scene
     try:
         cameras = (dataset.cameras_by_name(scene, camera_names) if camera_names
@@ -250,12 +255,12 @@ def start_from_cameras(context: bpy.types.Context, camera_names: list[str] | Non
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return _launch(context, name, folder, settings, [folder])
+    return launch(context, name, folder, settings, [folder])
 
 
 def start_from_folder(context: bpy.types.Context, folder: str, extra_options: dict[str, Any] | None = None) -> SceneJob:
     """Start the worker on a folder that holds ``transforms*.json``."""
-    _check_idle()
+    check_idle()
     path = Path(bpy.path.abspath(folder)) if folder else None
     if path is None or not path.is_dir():
         raise UserError(f"Choose an existing image folder (got '{folder}')." if folder else
@@ -264,7 +269,7 @@ def start_from_folder(context: bpy.types.Context, folder: str, extra_options: di
         raise UserError(f"The folder {path} has no transforms.json or transforms_train.json with the camera poses.")
     settings = job_settings(context, extra_options)
     name = source_name(path.name)
-    return _launch(context, name, path, settings, [])
+    return launch(context, name, path, settings, [])
 
 
 def export_with_progress(context: bpy.types.Context, cameras: list[bpy.types.Object], folder: Path,

@@ -67,6 +67,7 @@ class MESHLIFT_PT_main(bpy.types.Panel):
         if settings.source == "FOLDER":
             row.operator("meshlift.reconstruct_folder", text="Reconstruct", icon="MESH_MONKEY").directory = \
                 settings.folder
+            layout.operator("meshlift.reconstruct_photos", icon="IMAGE_DATA")  # photos without poses: SfM first
         else:
             row.operator("meshlift.reconstruct_cameras", text="Reconstruct", icon="MESH_MONKEY")
             layout.operator("meshlift.export_cameras", icon="EXPORT")

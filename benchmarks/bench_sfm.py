@@ -1,0 +1,84 @@
+"""Photos without poses on spot-tabletop: SfM registration, pose accuracy, and the hull from the photos.
+
+    .venv/bin/python benchmarks/bench_sfm.py [--preset balanced] [--work benchmarks/out/sfm]
+
+Treats ``spot-tabletop/train`` as plain photos (its transforms are only used for scoring):
+``recover_poses`` (COLMAP SfM, upright frame, automatic box and masks), then the ``hull``
+reconstruction through the pipeline on the recovered ``transforms.json``. The recovered cameras
+are aligned to the given ones by the similarity of their centres (Umeyama); the same similarity
+brings the mesh into the ground-truth frame for ``geometry_metrics``. "Upright" is the angle
+between the recovered frame's +Z and the true +Z after that alignment. The masks are scored
+against the ground-truth mesh rasterized through the given cameras (IoU per view).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+
+from engine.data.transforms import load_split
+from engine.evaluate import geometry_metrics
+from engine.jobs import run_job
+from engine.pipeline import ReconstructJob
+from engine.progress import Progress
+from engine.render import rasterize
+from engine.sfm.align import pose_errors
+from engine.sfm.poses import recover_poses
+
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "spot-tabletop"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="balanced")
+    parser.add_argument("--work", default=str(Path(__file__).parent / "out" / "sfm"))
+    args = parser.parse_args()
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+
+    start = time.perf_counter()
+    transforms = recover_poses(DATASET / "train", work / "poses", Progress(lambda _e: None), masks="none")
+    sfm_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    transforms = recover_poses(DATASET / "train", work / "poses", Progress(lambda _e: None), masks="auto",
+                               sparse=work / "poses" / "sparse" / "0")
+    mask_seconds = time.perf_counter() - start
+
+    recovered = load_split(transforms)
+    given = load_split(DATASET)
+    index = [given.names.index(f"train/{Path(name).name}") for name in recovered.names]
+    errors, similarity = pose_errors(recovered.cameras, given.cameras[index])
+    up = similarity.rotation @ np.array([0.0, 0.0, 1.0])
+    print(f"registered {len(recovered)} of {len(given)}; SfM {sfm_seconds:.1f} s; masks {mask_seconds:.1f} s")
+    print(f"rotation error median {np.median(errors.rotation_deg):.3f} deg (max {errors.rotation_deg.max():.3f}); "
+          f"centre error median {100 * np.median(errors.centre_relative):.2f}% of the camera distance "
+          f"(max {100 * errors.centre_relative.max():.2f}%); up axis off by "
+          f"{np.degrees(np.arccos(np.clip(up[2], -1, 1))):.2f} deg")
+
+    gt = trimesh.load(DATASET / "gt_mesh.ply")
+    covered = rasterize(torch.tensor(gt.vertices, dtype=torch.float32), torch.tensor(gt.faces),
+                        given.cameras[index]).face_id >= 0  # [N, H, W]
+    masks = recovered.masks > 0.5
+    iou = (covered & masks).sum((1, 2)) / (covered | masks).sum((1, 2))
+    print(f"mask IoU vs the true silhouettes: median {float(iou.median()):.3f}, min {float(iou.min()):.3f}")
+
+    events: list[dict] = []
+    start = time.perf_counter()
+    code = run_job(ReconstructJob(dataset=str(transforms.parent), out=str(work / "mesh"), preset=args.preset,
+                                  device="cpu"), events.append)
+    assert code == 0, events[-1]
+    mesh = trimesh.load(events[-1]["files"]["obj"], force="mesh")
+    print(f"hull ({args.preset}) {time.perf_counter() - start:.1f} s, {len(mesh.faces)} faces")
+    aligned = trimesh.Trimesh(similarity.points(mesh.vertices), mesh.faces, process=False)
+    metrics = geometry_metrics(aligned, gt)
+    print(" ".join(f"{key} {value:.4f}" for key, value in metrics.items()))
+
+
+if __name__ == "__main__":
+    main()
