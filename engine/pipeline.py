@@ -29,7 +29,7 @@ from .export import write_glb, write_obj
 from .methods import DEFAULT_PRESET, MethodInput, get_method, resolve_options
 from .output import OutputDir
 from .progress import Progress
-from .roi import Normalization, find_roi
+from .roi import Normalization, find_roi, view_roi
 from .texture import TexturedMesh, bake_from_field, texture_mesh
 
 
@@ -133,7 +133,9 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         progress.update("loading images", 1, 1)
         split = split.to(device)
     with timings("region"):
-        normalization = find_roi(split, on_step=progress.stage("finding the object"))
+        # Without masks (only methods with needs_masks=False get here) the cameras alone frame the object.
+        normalization = (find_roi(split, on_step=progress.stage("finding the object")) if split.masks is not None
+                         else view_roi(split))
     with timings("reconstruct"):
         result = method.run(MethodInput(normalization.split_to_unit(split), normalization, options, progress, device))
         vertices = normalization.to_world(torch.from_numpy(result.vertices)).numpy()

@@ -113,3 +113,17 @@ def find_roi(split: DatasetSplit, margin: float = 0.04, on_step: Callable[[int, 
         lo, hi = inside.min(0).values - 1.5 * cell, inside.max(0).values + 1.5 * cell
     pad = margin * float((hi - lo).max())
     return Normalization.from_box(lo - pad, hi + pad)
+
+
+def view_roi(split: DatasetSplit) -> Normalization:
+    """The region of interest for images without masks: a cube centred where the optical axes meet,
+    half as wide as the sphere that every camera sees whole (median camera distance times the sine
+    of the narrower half field of view). It holds what the cameras are aimed at, plus whatever it
+    stands on nearby; methods without masks must tell the two apart."""
+    cams = split.cameras
+    center = look_at_point(cams)
+    distance = float((cams.centers - center).norm(dim=-1).median())
+    half_fov = min(float(torch.atan(cams.width / 2 / cams.fx).min()),
+                   float(torch.atan(cams.height / 2 / cams.fy).min()))
+    half = distance * float(torch.sin(torch.tensor(half_fov)))
+    return Normalization.from_box(center - half, center + half)

@@ -7,9 +7,10 @@ from typing import Any
 from ..errors import InputError
 from .base import DEFAULT_PRESET, Method, MethodInput, MethodOutput
 from .hull import HULL
+from .neus import NEUS
 
 # dmtet.DMTET joins this list when it meets issue 3's numbers (see its module docstring).
-METHODS: dict[str, Method] = {m.name: m for m in (HULL,)}
+METHODS: dict[str, Method] = {m.name: m for m in (HULL, NEUS)}
 
 __all__ = ["DEFAULT_PRESET", "METHODS", "Method", "MethodInput", "MethodOutput", "describe_methods", "get_method",
            "resolve_options"]
