@@ -106,7 +106,9 @@ class NeuSModel(torch.nn.Module):
         self.sdf = SDFField(levels=opts["levels"], finest=opts["finest"], table_size=2 ** opts["log2_table"])
         self.colour = ColourHead(AlbedoField(levels=opts["levels"], finest=opts["finest"]), self.sdf.features)
         self.background = BackgroundField() if mask_free else None
-        self.log_inv_s = torch.nn.Parameter(torch.tensor(math.log(opts["inv_s_init"])))
+        # Started sharp from the visual hull, softer from the sphere (the surface has far to go).
+        inv_s = opts["inv_s_init_mask_free"] if mask_free else opts["inv_s_init"]
+        self.log_inv_s = torch.nn.Parameter(torch.tensor(math.log(inv_s)))
 
 
 def march_cache(cache: SurfaceCache, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor,
@@ -295,17 +297,35 @@ def extract_mesh(model: NeuSModel, cache: SurfaceCache, hi: torch.Tensor, resolu
 
 
 def remove_support_plane(mesh: trimesh.Trimesh, lo: np.ndarray, hi: np.ndarray, camera_centres: np.ndarray, *,
-                         generator: np.random.Generator, tries: int = 300) -> trimesh.Trimesh:
+                         generator: np.random.Generator, tries: int = 300, rounds: int = 3) -> trimesh.Trimesh:
     """Cut away the surface the object stands on, for mask-free data.
 
     RANSAC finds the plane holding the most vertices (tolerance 1% of the box). It counts as a
     support only when its inliers span at least 80% of the box along two axes (a table crossing the
     whole region of interest, not a flat face of the object). Faces on the far side of the plane
-    from the median camera, or within the tolerance of it, are removed; the largest piece is kept.
+    from the median camera, or within the tolerance of it, are removed. Repeated up to ``rounds``
+    times (a table is a slab: its underside may be found before its top); the largest piece is kept.
     """
-    size = float((hi - lo).max())
-    tolerance = 0.01 * size
-    vertices = mesh.vertices
+    tolerance = 0.01 * float((hi - lo).max())
+    for _ in range(rounds):
+        plane = spanning_plane(mesh.vertices, lo, hi, tolerance, generator=generator, tries=tries)
+        if plane is None:
+            break
+        normal, origin = plane
+        if (np.median(camera_centres, axis=0) - origin) @ normal < 0:
+            normal = -normal
+        keep = np.nonzero((mesh.triangles_center - origin) @ normal > tolerance)[0]
+        if len(keep) == 0:
+            break
+        mesh = mesh.submesh([keep], append=True)
+    pieces = mesh.split(only_watertight=False)
+    return max(pieces, key=lambda p: p.area) if len(pieces) > 1 else mesh
+
+
+def spanning_plane(vertices: np.ndarray, lo: np.ndarray, hi: np.ndarray, tolerance: float, *,
+                   generator: np.random.Generator, tries: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The RANSAC plane ``(unit normal [3], point [3])`` with the most of ``vertices [V, 3]`` within
+    ``tolerance``, if those span at least 80% of the box ``[lo, hi]`` along two axes; else None."""
     sample = vertices[generator.choice(len(vertices), min(len(vertices), 20000), replace=False)]
     best, best_count = None, 0
     for _ in range(tries):
@@ -318,18 +338,10 @@ def remove_support_plane(mesh: trimesh.Trimesh, lo: np.ndarray, hi: np.ndarray, 
         if count > best_count:
             best, best_count = (normal, a), count
     if best is None:
-        return mesh
-    normal, origin = best
-    inliers = sample[np.abs((sample - origin) @ normal) < tolerance]
+        return None
+    inliers = sample[np.abs((sample - best[1]) @ best[0]) < tolerance]
     spans = (inliers.max(0) - inliers.min(0)) / (hi - lo)
-    if (spans >= 0.8).sum() < 2:
-        return mesh
-    if (np.median(camera_centres, axis=0) - origin) @ normal < 0:
-        normal = -normal
-    height = (mesh.triangles_center - origin) @ normal
-    mesh = mesh.submesh([np.nonzero(height > tolerance)[0]], append=True)
-    pieces = mesh.split(only_watertight=False)
-    return max(pieces, key=lambda p: p.area) if len(pieces) else mesh
+    return best if (spans >= 0.8).sum() >= 2 else None
 
 
 def run_neus(data: MethodInput) -> MethodOutput:
@@ -361,7 +373,8 @@ def run_neus(data: MethodInput) -> MethodOutput:
 
 
 _COMMON = {"levels": 8, "finest": 256, "log2_table": 16, "samples": 16, "band": 1.5, "band_sharp": 4.0,
-           "lr": 1e-2, "lr_mlp": 1e-3, "lr_inv_s": 1e-2, "inv_s_init": 30.0, "eikonal_weight": 0.1, "mask_weight": 0.1,
+           "lr": 5e-3, "lr_mlp": 1e-3, "lr_inv_s": 1e-2, "inv_s_init": 100.0, "inv_s_init_mask_free": 30.0,
+           "eikonal_weight": 0.1, "mask_weight": 0.1,
            "start_levels": 4, "coarse_to_fine": 0.4, "anneal": 0.1, "update_every": 50, "init_iterations": 150,
            "init_resolution": 128}
 
@@ -372,11 +385,11 @@ NEUS = Method(
                 "(objects on a table); minutes.",
     needs_masks=False,
     presets={
-        "fast": {**_COMMON, "grid": 64, "iterations": 600, "rays": 512, "mesh_resolution": 192,
+        "fast": {**_COMMON, "grid": 64, "iterations": 300, "rays": 512, "mesh_resolution": 192,
                  "faces": 20_000, "texture_size": 1024},
-        "balanced": {**_COMMON, "grid": 64, "iterations": 1500, "rays": 1024, "mesh_resolution": 256,
+        "balanced": {**_COMMON, "grid": 64, "iterations": 600, "rays": 1024, "mesh_resolution": 256,
                      "faces": 20_000, "texture_size": 1024},
-        "quality": {**_COMMON, "grid": 96, "iterations": 4000, "rays": 2048, "mesh_resolution": 384,
+        "quality": {**_COMMON, "grid": 96, "iterations": 2000, "rays": 2048, "mesh_resolution": 384,
                     "faces": 40_000, "texture_size": 2048},
     },
     run=run_neus,
