@@ -116,8 +116,8 @@ def find_roi(split: DatasetSplit, margin: float = 0.04, on_step: Callable[[int, 
 
 
 def view_roi(split: DatasetSplit) -> Normalization:
-    """The region of interest for images without masks: a cube centred where the optical axes meet,
-    half as wide as the sphere that every camera sees whole (median camera distance times the sine
+    """The region of interest for images without masks: the cube around the sphere that every camera
+    sees whole, centred where the optical axes meet (radius = median camera distance times the sine
     of the narrower half field of view). It holds what the cameras are aimed at, plus whatever it
     stands on nearby; methods without masks must tell the two apart."""
     cams = split.cameras
