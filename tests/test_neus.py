@@ -71,6 +71,7 @@ def test_sphere_renders_a_disc_at_the_right_depth():
     origins = torch.tensor([0.0, 0.0, distance]).expand_as(directions)
     out = neus.render_rays(model, cache, origins, directions, lo=torch.full((3,), -1.0), hi=torch.full((3,), 1.0),
                            opts=opts, anneal=1.0, training=False)
+    out = {key: value.detach() for key, value in out.items()}
     # Distance of each ray from the sphere centre; the silhouette is where it equals the radius.
     miss = torch.linalg.cross(directions, -origins).norm(dim=-1)
     inside, outside = miss < 0.5 - 0.02, miss > 0.5 + 0.02
