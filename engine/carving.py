@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import distance_transform_edt
 
 from .data.dataset import DatasetSplit
+from .geometry.tet_grid import grid_shape
 
 # A point has to be inside the image of at least this share of the views to count as occupied:
 # points that almost no camera sees are not evidence of an object.
@@ -56,3 +59,20 @@ def mask_occupancy(
             on_view(i + 1, n_views)
     min_seen = max(1, int(MIN_SEEN_FRACTION * n_views + 0.5))
     return torch.where(seen >= min_seen, occupancy, torch.zeros_like(occupancy))
+
+
+def hull_sdf(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
+             on_view: object = None) -> torch.Tensor:
+    """``[X+1, Y+1, Z+1]`` signed distance (negative inside) to the visual hull at the lattice nodes of
+    the grid over ``[lo, hi]``: Euclidean distance transforms away from the surface, the soft
+    occupancy's sub-cell crossing next to it."""
+    shape = grid_shape(lo, hi, resolution)
+    cell = float((hi - lo).max()) / resolution
+    axes = [lo[a] + torch.arange(shape[a] + 1, device=lo.device, dtype=lo.dtype) * cell for a in range(3)]
+    nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    occupancy = mask_occupancy(nodes, split, on_view).reshape([n + 1 for n in shape]).cpu().numpy()
+    inside = occupancy > 0.5
+    distance = np.where(inside, -distance_transform_edt(inside), distance_transform_edt(~inside)) * cell
+    near = np.abs(distance) <= 1.01 * cell
+    sdf = np.where(near, (0.5 - occupancy) * 2.0 * cell, distance - np.sign(distance) * 0.5 * cell)
+    return torch.from_numpy(sdf.astype(np.float32)).to(lo.device)

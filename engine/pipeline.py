@@ -29,7 +29,7 @@ from .export import write_glb, write_obj
 from .methods import DEFAULT_PRESET, MethodInput, get_method, resolve_options
 from .output import OutputDir
 from .progress import Progress
-from .roi import Normalization, crop_to_region, find_roi, stored_region
+from .roi import Normalization, crop_to_region, find_roi, stored_region, view_roi
 from .sfm.photos import photo_dataset
 from .texture import TexturedMesh, bake_from_field, texture_mesh
 
@@ -143,7 +143,9 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         progress.update("loading images", 1, 1)
         split = split.to(device)
     with timings("region"):
-        normalization = find_roi(split, on_step=progress.stage("finding the object"))
+        # Without masks (only methods with needs_masks=False get here) the cameras alone frame the object.
+        normalization = (find_roi(split, on_step=progress.stage("finding the object")) if split.masks is not None
+                         else view_roi(split))
         normalization = crop_to_region(normalization, job.region or stored_region(job.dataset), job.region is not None)
     with timings("reconstruct"):
         result = method.run(MethodInput(normalization.split_to_unit(split), normalization, options, progress, device))

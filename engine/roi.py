@@ -118,6 +118,20 @@ def find_roi(split: DatasetSplit, margin: float = 0.04, on_step: Callable[[int, 
     return Normalization.from_box(lo - pad, hi + pad)
 
 
+def view_roi(split: DatasetSplit) -> Normalization:
+    """The region of interest for images without masks: the cube around the sphere that every camera
+    sees whole, centred where the optical axes meet (radius = median camera distance times the sine
+    of the narrower half field of view). It holds what the cameras are aimed at, plus whatever it
+    stands on nearby; methods without masks must tell the two apart."""
+    cams = split.cameras
+    center = look_at_point(cams)
+    distance = float((cams.centers - center).norm(dim=-1).median())
+    half_fov = min(float(torch.atan(cams.width / 2 / cams.fx).min()),
+                   float(torch.atan(cams.height / 2 / cams.fy).min()))
+    half = distance * float(torch.sin(torch.tensor(half_fov)))
+    return Normalization.from_box(center - half, center + half)
+
+
 # --- Stored and user-given boxes (photos without poses, the add-on's override) ---------------
 
 def stored_region(dataset: str | Path) -> list[float] | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,3 +26,13 @@ class AlbedoField(nn.Module):
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.mlp(self.encoding(points)))
+
+
+def albedo_colours(albedo: AlbedoField, points: np.ndarray) -> np.ndarray:
+    """``[P, 3]`` albedo in [0, 1] at unit-volume points ``[P, 3]``, evaluated in chunks."""
+    device = next(albedo.parameters()).device
+    out = []
+    with torch.no_grad():
+        for chunk in np.array_split(points, max(1, math.ceil(len(points) / 65536))):
+            out.append(albedo(torch.as_tensor(chunk, dtype=torch.float32, device=device)).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 3), np.float32)

@@ -39,7 +39,7 @@ class HashGrid(nn.Module):
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         x = ((points.clamp(-1.0, 1.0) + 1.0) * 0.5).to(self.tables.dtype)  # [N, 3] in [0, 1]
         corners = _CORNERS.to(points.device)
-        out = []
+        indices, weights = [], []
         for level, res in enumerate(self.resolutions):
             pos = x * res
             base = pos.floor().long().clamp(0, res - 1)  # [N, 3]
@@ -50,7 +50,11 @@ class HashGrid(nn.Module):
             else:
                 index = (node[..., 0] * _PRIMES[0]) ^ (node[..., 1] * _PRIMES[1]) ^ (node[..., 2] * _PRIMES[2])
                 index = index % self.table_size
-            weight = torch.where(corners[None].bool(), frac[:, None, :], 1.0 - frac[:, None, :]).prod(-1)  # [N, 8]
-            feats = self.tables[level][index]  # [N, 8, F]
-            out.append((feats * weight[..., None]).sum(1))
-        return torch.cat(out, dim=-1)  # [N, L * F]
+            indices.append(index + level * self.table_size)
+            weights.append(torch.where(corners[None].bool(), frac[:, None, :], 1.0 - frac[:, None, :]).prod(-1))
+        # One gather from the flattened tables for all levels: its backward fills one gradient buffer,
+        # not one per level (that fill dominated the CPU time).
+        index = torch.stack(indices, dim=1)  # [N, L, 8]
+        weight = torch.stack(weights, dim=1)  # [N, L, 8]
+        feats = self.tables.reshape(-1, self.features)[index]  # [N, L, 8, F]
+        return (feats * weight[..., None]).sum(2).reshape(len(points), -1)  # [N, L * F]

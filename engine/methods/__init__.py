@@ -8,8 +8,9 @@ from ..errors import InputError
 from .base import DEFAULT_PRESET, Method, MethodInput, MethodOutput
 from .dmtet import DMTET
 from .hull import HULL
+from .neus import NEUS
 
-METHODS: dict[str, Method] = {m.name: m for m in (HULL, DMTET)}
+METHODS: dict[str, Method] = {m.name: m for m in (HULL, DMTET, NEUS)}
 
 __all__ = ["DEFAULT_PRESET", "METHODS", "Method", "MethodInput", "MethodOutput", "describe_methods", "get_method",
            "resolve_options"]

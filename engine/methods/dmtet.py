@@ -33,18 +33,16 @@ Decisions, from measurements on the shared datasets:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import trimesh
-from scipy.ndimage import distance_transform_edt
 
-from ..carving import mask_occupancy
+from ..carving import hull_sdf
 from ..data.dataset import DatasetSplit
-from ..fields import AlbedoField
+from ..fields import AlbedoField, albedo_colours
 from ..geometry import TetGrid, marching_tets, regular_tet_grid, sdf_sign_loss, unique_edges
 from ..geometry.cleanup import drop_small_pieces
 from ..geometry.lattice_surface import lattice_surface
@@ -64,23 +62,6 @@ def tonemap(rgb: torch.Tensor) -> torch.Tensor:
     """nvdiffrec's tone map ``srgb(log(x + 1))`` applied before the colour L1 (compresses highlights)."""
     x = torch.log1p(rgb.clamp_min(0.0))
     return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
-
-
-def hull_sdf(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
-             on_view: object = None) -> torch.Tensor:
-    """``[X+1, Y+1, Z+1]`` signed distance (negative inside) to the visual hull at the lattice nodes of
-    the grid over ``[lo, hi]``: Euclidean distance transforms away from the surface, the soft
-    occupancy's sub-cell crossing next to it."""
-    shape = grid_shape(lo, hi, resolution)
-    cell = float((hi - lo).max()) / resolution
-    axes = [lo[a] + torch.arange(shape[a] + 1, device=lo.device, dtype=lo.dtype) * cell for a in range(3)]
-    nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
-    occupancy = mask_occupancy(nodes, split, on_view).reshape([n + 1 for n in shape]).cpu().numpy()
-    inside = occupancy > 0.5
-    distance = np.where(inside, -distance_transform_edt(inside), distance_transform_edt(~inside)) * cell
-    near = np.abs(distance) <= 1.01 * cell
-    sdf = np.where(near, (0.5 - occupancy) * 2.0 * cell, distance - np.sign(distance) * 0.5 * cell)
-    return torch.from_numpy(sdf.astype(np.float32)).to(lo.device)
 
 
 def band_grid(lattice_sdf: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, resolution: int) -> tuple[
@@ -278,18 +259,8 @@ def refine_vertices(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoF
     return (vertices + offset).detach()
 
 
-def albedo_colours(albedo: AlbedoField, points: np.ndarray) -> np.ndarray:
-    """``[P, 3]`` albedo in [0, 1] at unit-volume points ``[P, 3]``, evaluated in chunks."""
-    device = next(albedo.parameters()).device
-    out = []
-    with torch.no_grad():
-        for chunk in np.array_split(points, max(1, math.ceil(len(points) / 65536))):
-            out.append(albedo(torch.as_tensor(chunk, dtype=torch.float32, device=device)).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 3), np.float32)
-
-
-_COMMON = {"batch": 2, "lr_sdf": 0.01, "lr_deform": 0.0, "lr_albedo": 0.01, "lr_vertices": 1e-3,
-           "mask_weight": 5.0, "albedo_smooth_weight": 0.03, "laplacian_weight": 0.1, "smoothing": 5, "adam_eps": 1e-4,
+_COMMON = {"batch": 2, "lr_sdf": 0.01, "lr_deform": 0.01, "lr_albedo": 0.01, "lr_vertices": 1e-3,
+           "mask_weight": 5.0, "albedo_smooth_weight": 0.03, "laplacian_weight": 0.2, "smoothing": 5, "adam_eps": 1e-4,
            "sdf_smooth_weight": 0.1,
            "refine_factor": 1.5}
 
