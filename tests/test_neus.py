@@ -94,7 +94,7 @@ def test_opacity_is_symmetric_about_the_silhouette():
     origins = torch.stack([b, torch.zeros_like(b), torch.full_like(b, 3.0)], -1)
     directions = torch.tensor([0.0, 0.0, -1.0]).expand_as(origins)
     opacity = neus.render_rays(model, cache, origins, directions, lo=torch.full((3,), -1.0),
-                               hi=torch.full((3,), 1.0), opts=opts, anneal=1.0, training=False)["opacity"]
+                               hi=torch.full((3,), 1.0), opts=opts, anneal=1.0, training=False)["opacity"].detach()
     assert float((opacity[:3] + opacity[3:] - 1.0).abs().max()) < 0.05
 
 
