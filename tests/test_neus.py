@@ -109,6 +109,7 @@ def test_sdf_field_fits_a_sphere_and_its_gradient_is_the_normal():
     neus.fit_to_cache(model, cache, data, torch.Generator().manual_seed(0), size=4096)
     points = torch.nn.functional.normalize(torch.randn(2000, 3), dim=-1) * (0.3 + 0.4 * torch.rand(2000, 1))
     sdf, _, gradient = model.sdf.with_gradient(points, create_graph=False)
+    sdf, gradient = sdf.detach(), gradient.detach()
     assert float((sdf - (points.norm(dim=-1) - 0.5)).abs().mean()) < 0.02
     # The analytic gradient through the encoding points along the true normal (radial direction).
     cosine = torch.nn.functional.cosine_similarity(gradient, points, dim=-1)
