@@ -286,7 +286,7 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
     progress.update("optimizing the SDF", iterations, iterations)
     model.sdf.set_active_levels(levels)
     cache.update(model.sdf)
-    return {"iterations": iterations, "rays": rays_seen, "inv_s": round(float(model.log_inv_s.exp()), 2),
+    return {"iterations": iterations, "rays": rays_seen, "inv_s": round(float(model.log_inv_s.detach().exp()), 2),
             "seconds_per_iteration": round(seconds / max(1, iterations), 4),
             "rays_per_second": round(rays_seen / max(seconds, 1e-9), 1)}
 
