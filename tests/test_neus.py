@@ -1,9 +1,8 @@
 """NeuS: the SDF volume renderer on analytic shapes, and the method end to end on small real data.
 
-End-to-end bounds: at test size (64 px, 30 views, a few dozen steps) NeuS cannot beat the README's
-full-size visual-hull row, so the spot test uses a bound that fails when the optimization is
-broken instead: a renderer biased by ~1/inv_s (the bug the band extension in ``neus_alpha``
-fixes) inflates spot by ~0.03 and scores Chamfer-L1 ~0.03; a working one stays below 0.01.
+End to end: on 24 views of spot at 128 px NeuS must beat the visual hull of the same views (the
+shape it starts from), on Chamfer-L1, F@0.5% and normal consistency; the mask-free path must give
+one object with the table cut away.
 """
 
 from __future__ import annotations
@@ -116,6 +115,10 @@ def test_sdf_field_fits_a_sphere_and_its_gradient_is_the_normal():
     assert float(cosine.mean()) > 0.85  # 40 cheap steps: ~0.92; a wrong or missing gradient gives <= 0
 
 
+# The ``fast`` preset with a start and a mesh as coarse as the 96-cell hull the test compares with.
+NEUS_TEST_OPTIONS = {"iterations": 600, "rays": 2048, "init_resolution": 96, "mesh_resolution": 128}
+
+
 def small_run(split, overrides: dict) -> tuple[neus.MethodOutput, object]:
     method = METHODS["neus"]
     normalization = find_roi(split) if split.masks is not None else view_roi(split)
@@ -125,18 +128,30 @@ def small_run(split, overrides: dict) -> tuple[neus.MethodOutput, object]:
     return method.run(data), normalization
 
 
-def test_neus_on_downscaled_spot(datasets):
-    split = load_split(datasets / "spot", "train", scale=0.25, max_views=30)
-    result, normalization = small_run(split, {"iterations": 60, "init_iterations": 60, "rays": 512, "grid": 48,
-                                              "init_resolution": 64, "mesh_resolution": 96})
-    vertices = normalization.to_world(torch.from_numpy(result.vertices)).numpy()
+def test_neus_beats_the_hull_on_few_views(datasets):
+    """24 views at 128 px: the hull these views carve (the start NeuS is fitted to) is coarse;
+    NeuS must improve on it, as DMTet does in ``test_dmtet.py`` on the same views."""
+    split = load_split(datasets / "spot", "train", scale=0.5, max_views=24)
     gt = trimesh.load(datasets / "spot" / "gt_mesh.ply", force="mesh")
-    metrics = geometry_metrics(trimesh.Trimesh(vertices, result.faces), gt)
-    assert metrics["chamfer_l1"] < 0.010, metrics
-    assert metrics["normal_consistency"] > 0.95, metrics
+    norm = find_roi(split)
+    hull_method = METHODS["hull"]
+    hull_out = hull_method.run(MethodInput(norm.split_to_unit(split), norm, resolve_options(hull_method, "fast",
+                                                                                              {"resolution": 96}),
+                                           Progress(lambda event: None), torch.device("cpu")))
+    hull = geometry_metrics(trimesh.Trimesh(norm.to_world(torch.from_numpy(hull_out.vertices)).numpy(),
+                                            hull_out.faces), gt, samples=50_000)
+    result, normalization = small_run(split, NEUS_TEST_OPTIONS)
+    vertices = normalization.to_world(torch.from_numpy(result.vertices)).numpy()
+    metrics = geometry_metrics(trimesh.Trimesh(vertices, result.faces), gt, samples=50_000)
+    # Measured (2-core CPU): hull 0.0128 / F@0.5% 0.754 / NC 0.937, NeuS 0.0097 / 0.835 / 0.961 (300 steps
+    # instead of 600: 0.0111 / 0.792). The bounds sit between: the test fails if training stops improving on
+    # its visual-hull start.
+    assert hull["chamfer_l1"] > 0.0115 and hull["f_score_0.5%"] < 0.79
+    assert metrics["chamfer_l1"] < 0.0115 and metrics["f_score_0.5%"] > 0.79, metrics
+    assert metrics["normal_consistency"] > hull["normal_consistency"], (metrics, hull)
     colours = result.albedo(result.vertices[:100])
     assert colours.shape == (100, 3) and float(colours.min()) >= 0 and float(colours.max()) <= 1
-    assert result.stats["iterations"] == 60 and not result.stats["mask_free"]
+    assert result.stats["iterations"] == NEUS_TEST_OPTIONS["iterations"] and not result.stats["mask_free"]
 
 
 def test_support_plane_is_cut_away():

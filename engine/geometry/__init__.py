@@ -1,4 +1,5 @@
-"""Differentiable geometry on tetrahedral grids: the grid itself and marching tetrahedra."""
+"""Geometry: tetrahedral grids and marching tetrahedra (differentiable); surfaces of dense grids
+(``grid_surface``, ``lattice_surface``) and mesh clean-up (``cleanup``), which are not."""
 
 from .marching_tets import marching_tets, sdf_sign_loss, unique_edges
 from .tet_grid import TetGrid, regular_tet_grid

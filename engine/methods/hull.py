@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import trimesh
-from skimage.measure import marching_cubes
 
 from ..carving import mask_occupancy
 from ..errors import InputError
-from ..geometry.cleanup import drop_small_pieces
+from ..geometry.grid_surface import extract_surface
 from ..roi import grid_points
 from .base import Method, MethodInput, MethodOutput
 
@@ -30,22 +29,6 @@ def carve_volume(data: MethodInput, resolution: int) -> tuple[torch.Tensor, torc
     cell = float((hi - lo).max()) / resolution
     occupancy = mask_occupancy(points, data.split, data.progress.stage("carving"))
     return occupancy.reshape(shape), points[0], cell
-
-
-def extract_surface(occupancy: np.ndarray, origin: np.ndarray, cell: float, level: float = 0.5
-                    ) -> trimesh.Trimesh:
-    """Marching cubes (scikit-image) of ``occupancy [X, Y, Z]`` at ``level``, closed at the grid border.
-
-    ``origin`` is the position of cell ``[0, 0, 0]``; vertices come out in the same frame. The mesh
-    is oriented outwards and keeps only the connected pieces holding at least 5% of the area.
-    """
-    padded = np.pad(occupancy, 1, constant_values=0.0)
-    verts, faces, _, _ = marching_cubes(padded, level=level, spacing=(cell, cell, cell))
-    verts = verts - cell + origin  # undo the padding offset
-    mesh = drop_small_pieces(trimesh.Trimesh(verts, faces, process=True), 0.05)
-    if mesh.volume < 0:
-        mesh.invert()
-    return mesh
 
 
 def run_hull(data: MethodInput) -> MethodOutput:

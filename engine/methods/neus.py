@@ -36,12 +36,19 @@ Decisions worth knowing:
 * ``inv_s`` starts at 100 from the hull (the surface is already close), at 30 from the sphere.
 * Hash-grid learning rate 5e-3 with a 50-step warm-up, MLPs 1e-3: Adam's first full-size steps on
   the MLP (lr 1e-2) shifted the whole SDF by several cells.
+* Rays per step matter most on a CPU. With 1024 rays x 600 steps each pixel is seen less than
+  once and the fit roughens the hull start by about +-0.005 (spot: Chamfer-L1 0.0033 before any
+  rendering, 0.0044 after); 4096 x 1500 averages that noise out (0.0032, F@0.2% 0.87) and is the
+  ``balanced`` preset. Adam's ``eps``, a coarser finest level, a stronger mask loss, a sharper
+  ``inv_s`` start and a normal-smoothness loss were tried instead; none came close, and the sharp
+  start ruined rocker-arm's pockets (BENCHMARKS.md).
+* The hull start is fitted to the hull's signed distance at 192 cells: at 128 the start alone
+  scored 0.0052 on spot.
 
-Status (balanced preset, 2-core CPU under heavy load from other jobs, see BENCHMARKS.md): spot
-Chamfer-L1 0.0042, NC 0.981, F@0.2% 0.713, test PSNR 34.3 dB, beating the reference hull row on NC
-and F@0.2% and tying it on Chamfer, but short of issue 5's spot targets (0.0035 / 0.80) and over
-its 15-minute budget on the loaded machine. Mask-free runs start from a sphere and need many more
-steps than the presets give: spot-tabletop scored Chamfer-L1 0.054 (target 0.006).
+Status (see BENCHMARKS.md for the numbers and commands): with masks, the ``balanced`` preset beats
+the visual hull on all four shared objects and meets issue 5's spot and rocker-arm targets in
+about 8 minutes per object on the 2-core CPU. Mask-free runs start from a sphere and remain far
+from the object after the preset's steps (spot-tabletop, Chamfer-L1 well above the 0.006 target).
 """
 
 from __future__ import annotations
@@ -59,11 +66,11 @@ from ..data.dataset import DatasetSplit
 from ..errors import InputError
 from ..fields import AlbedoField, albedo_colours
 from ..fields.sdf import BackgroundField, ColourHead, SDFField
+from ..geometry.grid_surface import extract_surface
 from ..geometry.tet_grid import grid_shape
 from ..render.volume import composite_weights, neus_alpha, ray_box
 from ..roi import grid_points
 from .base import Method, MethodInput, MethodOutput
-from .hull import extract_surface
 
 # The network is evaluated (for the mesh) only where the cached SDF is within this many cache cells.
 EXTRACT_BAND = 2.5
@@ -79,7 +86,7 @@ class SurfaceCache:
     restricting mesh extraction to the surface's neighbourhood."""
 
     def __init__(self, lo: torch.Tensor, hi: torch.Tensor, resolution: int) -> None:
-        self.lo = lo
+        self.lo, self.hi = lo, hi
         self.cell = float((hi - lo).max()) / resolution
         shape = grid_shape(lo, hi, resolution)
         axes = [lo[a] + torch.arange(shape[a] + 1, device=lo.device, dtype=lo.dtype) * self.cell for a in range(3)]
@@ -196,7 +203,7 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
 def initial_sdf(data: MethodInput, cache: SurfaceCache, resolution: int) -> torch.Tensor:
     """The SDF the field starts from, at the cache's nodes: the visual hull's signed distance when
     there are masks, else a sphere of radius 0.6 around the centre of the region of interest."""
-    lo, hi = cache.lo, cache.lo + cache.extent
+    lo, hi = cache.lo, cache.hi
     if data.split.masks is None:
         centre = (torch.tensor(data.normalization.box_min) + torch.tensor(data.normalization.box_max)) / 2
         return (cache.nodes - centre.to(cache.nodes.device)).norm(dim=-1) - 0.6
@@ -240,7 +247,7 @@ def sample_pixels(split: DatasetSplit, count: int, generator: torch.Generator
 def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator) -> dict:
     """The main optimization; returns statistics for the report."""
     opts, split, progress = data.options, data.split, data.progress
-    lo, hi = cache.lo, cache.lo + cache.extent
+    lo, hi = cache.lo, cache.hi
     iterations = int(opts["iterations"])
     grids = [model.sdf.encoding.tables, model.colour.albedo.encoding.tables]
     networks = [p for p in model.parameters() if all(p is not q for q in [*grids, model.log_inv_s])]
@@ -392,7 +399,7 @@ _COMMON = {"levels": 8, "finest": 256, "log2_table": 16, "samples": 16, "band": 
            "lr": 5e-3, "lr_mlp": 1e-3, "lr_inv_s": 1e-2, "inv_s_init": 100.0, "inv_s_init_mask_free": 30.0,
            "eikonal_weight": 0.1, "mask_weight": 0.1,
            "start_levels": 4, "coarse_to_fine": 0.4, "anneal": 0.1, "update_every": 50, "init_iterations": 150,
-           "init_resolution": 128}
+           "init_resolution": 192}
 
 NEUS = Method(
     name="neus",
@@ -401,11 +408,11 @@ NEUS = Method(
                 "(objects on a table); minutes.",
     needs_masks=False,
     presets={
-        "fast": {**_COMMON, "grid": 64, "iterations": 300, "rays": 512, "mesh_resolution": 192,
+        "fast": {**_COMMON, "grid": 64, "iterations": 600, "rays": 2048, "mesh_resolution": 192,
                  "faces": 20_000, "texture_size": 1024},
-        "balanced": {**_COMMON, "grid": 64, "iterations": 600, "rays": 1024, "mesh_resolution": 256,
+        "balanced": {**_COMMON, "grid": 64, "iterations": 1500, "rays": 4096, "mesh_resolution": 256,
                      "faces": 20_000, "texture_size": 1024},
-        "quality": {**_COMMON, "grid": 96, "iterations": 2000, "rays": 2048, "mesh_resolution": 384,
+        "quality": {**_COMMON, "grid": 96, "iterations": 3000, "rays": 8192, "mesh_resolution": 384,
                     "faces": 40_000, "texture_size": 2048},
     },
     run=run_neus,

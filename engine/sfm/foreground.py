@@ -46,7 +46,7 @@ from ..cameras import Cameras
 from ..carving import mask_occupancy
 from ..data.dataset import DatasetSplit
 from ..data.transforms import resize_split
-from ..methods.hull import extract_surface
+from ..geometry.grid_surface import extract_surface
 from ..render import rasterize
 from ..roi import grid_points
 
