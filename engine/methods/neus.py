@@ -47,7 +47,7 @@ Decisions worth knowing:
 
 Status (see BENCHMARKS.md for the numbers and commands): with masks, the ``balanced`` preset beats
 the visual hull on all four shared objects and meets issue 5's spot and rocker-arm targets in
-about 8 minutes per object on the 2-core CPU. Mask-free runs start from a sphere and remain far
+7 to 10 minutes per object on the 2-core CPU. Mask-free runs start from a sphere and remain far
 from the object after the preset's steps (spot-tabletop, Chamfer-L1 well above the 0.006 target).
 """
 
