@@ -115,12 +115,14 @@ def test_sdf_field_fits_a_sphere_and_its_gradient_is_the_normal():
     assert float(cosine.mean()) > 0.85  # 40 cheap steps: ~0.92; a wrong or missing gradient gives <= 0
 
 
-# The ``fast`` preset with a start and a mesh as coarse as the 96-cell hull the test compares with.
-NEUS_TEST_OPTIONS = {"iterations": 600, "rays": 2048, "init_resolution": 96, "mesh_resolution": 128}
+# Coarser than the ``fast`` preset where it would out-resolve the 96-cell hull the test compares with.
+NEUS_TEST_OPTIONS = {"init_resolution": 96, "mesh_resolution": 128}
 
 
-def small_run(split, overrides: dict) -> tuple[neus.MethodOutput, object]:
-    method = METHODS["neus"]
+def small_run(split, overrides: dict, name: str = "neus") -> tuple[neus.MethodOutput, object]:
+    """Method ``name`` (``fast`` preset with ``overrides``) on ``split``; returns its output and the
+    normalization that maps it back to the world."""
+    method = METHODS[name]
     normalization = find_roi(split) if split.masks is not None else view_roi(split)
     options = resolve_options(method, "fast", overrides)
     data = MethodInput(normalization.split_to_unit(split), normalization, options, Progress(lambda event: None),
@@ -128,21 +130,18 @@ def small_run(split, overrides: dict) -> tuple[neus.MethodOutput, object]:
     return method.run(data), normalization
 
 
+def world_mesh(result: neus.MethodOutput, normalization) -> trimesh.Trimesh:
+    return trimesh.Trimesh(normalization.to_world(torch.from_numpy(result.vertices)).numpy(), result.faces)
+
+
 def test_neus_beats_the_hull_on_few_views(datasets):
     """24 views at 128 px: the hull these views carve (the start NeuS is fitted to) is coarse;
     NeuS must improve on it, as DMTet does in ``test_dmtet.py`` on the same views."""
     split = load_split(datasets / "spot", "train", scale=0.5, max_views=24)
     gt = trimesh.load(datasets / "spot" / "gt_mesh.ply", force="mesh")
-    norm = find_roi(split)
-    hull_method = METHODS["hull"]
-    hull_out = hull_method.run(MethodInput(norm.split_to_unit(split), norm, resolve_options(hull_method, "fast",
-                                                                                              {"resolution": 96}),
-                                           Progress(lambda event: None), torch.device("cpu")))
-    hull = geometry_metrics(trimesh.Trimesh(norm.to_world(torch.from_numpy(hull_out.vertices)).numpy(),
-                                            hull_out.faces), gt, samples=50_000)
+    hull = geometry_metrics(world_mesh(*small_run(split, {"resolution": 96}, "hull")), gt, samples=50_000)
     result, normalization = small_run(split, NEUS_TEST_OPTIONS)
-    vertices = normalization.to_world(torch.from_numpy(result.vertices)).numpy()
-    metrics = geometry_metrics(trimesh.Trimesh(vertices, result.faces), gt, samples=50_000)
+    metrics = geometry_metrics(world_mesh(result, normalization), gt, samples=50_000)
     # Measured (2-core CPU): hull 0.0128 / F@0.5% 0.754 / NC 0.937, NeuS 0.0097 / 0.835 / 0.961 (300 steps
     # instead of 600: 0.0111 / 0.792). The bounds sit between: the test fails if training stops improving on
     # its visual-hull start.
@@ -151,7 +150,8 @@ def test_neus_beats_the_hull_on_few_views(datasets):
     assert metrics["normal_consistency"] > hull["normal_consistency"], (metrics, hull)
     colours = result.albedo(result.vertices[:100])
     assert colours.shape == (100, 3) and float(colours.min()) >= 0 and float(colours.max()) <= 1
-    assert result.stats["iterations"] == NEUS_TEST_OPTIONS["iterations"] and not result.stats["mask_free"]
+    assert result.stats["iterations"] == METHODS["neus"].presets["fast"]["iterations"]
+    assert not result.stats["mask_free"]
 
 
 def test_support_plane_is_cut_away():
@@ -184,7 +184,7 @@ def test_mask_free_spot_tabletop_gives_one_object(datasets):
     assert split.masks is None
     result, normalization = small_run(split, {"iterations": 30, "init_iterations": 20, "rays": 512, "grid": 48,
                                               "init_resolution": 48, "mesh_resolution": 80})
-    mesh = trimesh.Trimesh(normalization.to_world(torch.from_numpy(result.vertices)).numpy(), result.faces)
+    mesh = world_mesh(result, normalization)
     assert len(mesh.split(only_watertight=False)) == 1
     gt = trimesh.load(datasets / "spot-tabletop" / "gt_mesh.ply", force="mesh")
     # The table (a plane through the feet, spanning the whole region) is gone: nothing far below the feet.
