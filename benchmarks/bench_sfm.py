@@ -1,10 +1,11 @@
 """Photos without poses on spot-tabletop: SfM registration, pose accuracy, and the hull from the photos.
 
-    .venv/bin/python benchmarks/bench_sfm.py [--preset balanced] [--work benchmarks/out/sfm]
+    .venv/bin/python benchmarks/bench_sfm.py [--method hull] [--preset balanced] [--work benchmarks/out/sfm]
 
 Treats ``spot-tabletop/train`` as plain photos (its transforms are only used for scoring):
-``recover_poses`` (COLMAP SfM, upright frame, automatic box and masks), then the ``hull``
-reconstruction through the pipeline on the recovered ``transforms.json``. The recovered cameras
+``recover_poses`` (COLMAP SfM, upright frame, automatic box and masks), then the reconstruction
+(``--method``: the ``hull`` of the automatic masks, or ``neus`` started from them and fitted to
+the photos without them) through the pipeline on the recovered ``transforms.json``. The recovered cameras
 are aligned to the given ones by the similarity of their centres (Umeyama); the same similarity
 brings the mesh into the ground-truth frame for ``geometry_metrics``. "Upright" is the angle
 between the recovered frame's +Z and the true +Z after that alignment. The masks are scored
@@ -36,6 +37,7 @@ DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "spot-ta
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--method", default="hull")
     parser.add_argument("--preset", default="balanced")
     parser.add_argument("--work", default=str(Path(__file__).parent / "out" / "sfm"))
     args = parser.parse_args()
@@ -70,11 +72,11 @@ def main() -> None:
 
     events: list[dict] = []
     start = time.perf_counter()
-    code = run_job(ReconstructJob(dataset=str(transforms.parent), out=str(work / "mesh"), preset=args.preset,
-                                  device="cpu"), events.append)
+    code = run_job(ReconstructJob(dataset=str(transforms.parent), out=str(work / "mesh"), method=args.method,
+                                  preset=args.preset, device="cpu"), events.append)
     assert code == 0, events[-1]
     mesh = trimesh.load(events[-1]["files"]["obj"], force="mesh")
-    print(f"hull ({args.preset}) {time.perf_counter() - start:.1f} s, {len(mesh.faces)} faces")
+    print(f"{args.method} ({args.preset}) {time.perf_counter() - start:.1f} s, {len(mesh.faces)} faces")
     aligned = trimesh.Trimesh(similarity.points(mesh.vertices), mesh.faces, process=False)
     metrics = geometry_metrics(aligned, gt)
     print(" ".join(f"{key} {value:.4f}" for key, value in metrics.items()))

@@ -30,6 +30,7 @@ from .methods import DEFAULT_PRESET, MethodInput, get_method, resolve_options
 from .output import OutputDir
 from .progress import Progress
 from .roi import Normalization, crop_to_region, find_roi, stored_region, view_roi
+from .sfm.object_hints import ObjectHints, find_object_hints, stored_object_hints
 from .sfm.photos import photo_dataset
 from .texture import TexturedMesh, bake_from_field, texture_mesh
 
@@ -143,12 +144,25 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         progress.update("loading images", 1, 1)
         split = split.to(device)
     with timings("region"):
-        # Without masks (only methods with needs_masks=False get here) the cameras alone frame the object.
-        normalization = (find_roi(split, on_step=progress.stage("finding the object")) if split.masks is not None
-                         else view_roi(split))
-        normalization = crop_to_region(normalization, job.region or stored_region(job.dataset), job.region is not None)
+        # Without masks (only methods with needs_masks=False get here): the object and its table
+        # from SfM points and automatic masks, else the cameras alone frame the object.
+        hints = None if split.masks is not None else object_hints_or_none(split, progress)
+        stored = None if method.needs_masks else stored_object_hints(job.dataset, split)
+        if stored is not None:  # automatic masks from the photos: a start for the method, not a truth
+            hints, split = stored, replace(split, masks=None)
+            progress.log("The automatic masks only start the method; it fits the photos without them")
+        if split.masks is not None:
+            normalization = find_roi(split, on_step=progress.stage("finding the object"))
+        elif hints is not None:
+            normalization = Normalization.from_box(torch.from_numpy(hints.box_min), torch.from_numpy(hints.box_max))
+        else:
+            normalization = view_roi(split)
+        # The hints' box already holds the stored region, grown to take in the table around the foot.
+        region = job.region or (None if hints is not None else stored_region(job.dataset))
+        normalization = crop_to_region(normalization, region, job.region is not None)
     with timings("reconstruct"):
-        result = method.run(MethodInput(normalization.split_to_unit(split), normalization, options, progress, device))
+        result = method.run(MethodInput(normalization.split_to_unit(split), normalization, options, progress, device,
+                                        hints=None if hints is None else hints.to_unit(normalization)))
         vertices = normalization.to_world(torch.from_numpy(result.vertices)).numpy()
     with timings("texture"):
         mesh = texture_mesh(vertices, result.faces, split, target_faces=options["faces"],
@@ -184,6 +198,17 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
     files = {path.suffix.lstrip("."): str(final / path.name) for path in written}
     files["report"] = str(final / "report.json")
     return {"files": files, "report": report}
+
+
+def object_hints_or_none(split: DatasetSplit, progress: Progress) -> ObjectHints | None:
+    """:func:`engine.sfm.object_hints.find_object_hints` for views without masks, or ``None`` (with
+    a warning saying why) when SfM or the table search fails: the method then starts blind."""
+    try:
+        return find_object_hints(split, progress)
+    except InputError as error:
+        progress.log(f"Could not locate the object on its table ({error}); starting from the cameras alone",
+                     "warning")
+        return None
 
 
 def best_texture(mesh: TexturedMesh, albedo: Callable[[np.ndarray], np.ndarray], normalization: Normalization,

@@ -24,6 +24,18 @@ def datasets() -> Path:
     return DATASETS
 
 
+@pytest.fixture(scope="session")
+def tabletop_hints(datasets: Path):
+    """``(split, hints)``: 30 of spot-tabletop's photos with their given cameras and no masks, and
+    the object located on its table (``engine.sfm.object_hints``), shared by the SfM and NeuS tests."""
+    from engine.data.transforms import load_split
+    from engine.progress import Progress
+    from engine.sfm.object_hints import find_object_hints
+
+    split = load_split(datasets / "spot-tabletop", "train", max_views=30)
+    return split, find_object_hints(split, Progress(lambda event: None))
+
+
 def orbit_c2w(count: int, distance: float = 3.5, elevation: float = 0.4) -> np.ndarray:
     """``[count, 4, 4]`` camera-to-world matrices (OpenGL) of cameras circling the origin, world Z up."""
     matrices = []

@@ -21,8 +21,9 @@ from engine.render import rasterize
 from engine.roi import Normalization, crop_to_region
 from engine.sfm.align import pose_errors
 from engine.sfm.colmap import read_model
+from engine.sfm.object_hints import stored_object_hints
 from engine.sfm.poses import recover_poses
-from tests.conftest import orbit_c2w, run_engine
+from tests.conftest import orbit_c2w, run_engine, write_disc_dataset
 
 
 def quiet() -> Progress:
@@ -87,6 +88,40 @@ def test_sfm_recovers_thirty_photos_with_upright_frame_and_masks(datasets, tmp_p
     iou = (covered & masks).sum((1, 2)) / (covered | masks).sum((1, 2))
     assert float(iou.median()) >= 0.8, f"mask IoU {iou.tolist()}"
     assert float((covered & ~masks).sum() / covered.sum()) < 0.05, "the masks cut into the object"
+
+
+def test_object_hints_find_the_table_and_the_object(tabletop_hints, datasets):
+    """Given cameras, no masks: the table plane under the object (SfM points aligned to the given
+    cameras), a box around the object on it, and automatic masks close to the true silhouettes."""
+    split, hints = tabletop_hints
+    gt = trimesh.load(datasets / "spot-tabletop" / "gt_mesh.ply")
+    assert math.degrees(math.acos(min(1.0, float(hints.up[2])))) < 2.0, hints.up
+    assert abs(float(hints.ground[2]) - gt.bounds[0, 2]) < 0.02, (hints.ground, gt.bounds)
+    assert np.all(hints.box_min < gt.bounds[0]) and np.all(hints.box_max > gt.bounds[1])
+    assert np.all(hints.box_max - hints.box_min < 2.0 * (gt.bounds[1] - gt.bounds[0]))
+    covered = rasterize(torch.tensor(gt.vertices, dtype=torch.float32), torch.tensor(gt.faces),
+                        split.cameras).face_id >= 0  # [N, H, W]
+    masks = hints.masks > 0.5
+    iou = (covered & masks).sum((1, 2)) / (covered | masks).sum((1, 2))
+    assert float(iou.median()) >= 0.9, f"mask IoU {iou.tolist()}"
+
+
+@pytest.mark.parametrize("masks, ground, expected", [("auto", True, True), ("user", True, False),
+                                                     ("auto", False, False)])
+def test_stored_hints_only_for_automatic_masks_on_a_table(tmp_path, masks, ground, expected):
+    """A ``poses`` output with automatic masks and a table gives NeuS its start (the masks, +Z up,
+    the table at z = 0, the box grown to take in a slab of table); user masks stay masks."""
+    meta = {"region_of_interest": {"min": [-1.0, -1.0, 0.0], "max": [1.0, 1.0, 2.0]},
+            "meshlift_sfm": {"masks": masks, "ground": ground}}
+    split = load_split(write_disc_dataset(tmp_path, meta=meta))
+    hints = stored_object_hints(tmp_path, split)
+    assert (hints is not None) == expected
+    if expected:
+        assert hints.masks is split.masks
+        np.testing.assert_allclose(hints.up, [0.0, 0.0, 1.0])
+        np.testing.assert_allclose(hints.box_min, [-1.2, -1.2, -0.2])
+        np.testing.assert_allclose(hints.box_max, [1.2, 1.2, 2.2])
+        assert float(hints.height(torch.tensor([0.0, 0.0, 0.5]))) == pytest.approx(0.5)
 
 
 def test_noise_photos_give_a_clear_error(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -12,6 +12,9 @@ import torch
 from ..data.dataset import DatasetSplit
 from ..progress import Progress
 from ..roi import Normalization
+
+if TYPE_CHECKING:
+    from ..sfm.object_hints import ObjectHints
 
 
 @dataclass
@@ -25,6 +28,8 @@ class MethodInput:
         options: the method's settings (its preset merged with user overrides).
         progress: for progress events and cancellation.
         device: the torch device to compute on.
+        hints: for views without masks, where the object and its table are (automatic masks, the
+            table plane), in the unit volume; ``None`` when not found or not needed.
     """
 
     split: DatasetSplit
@@ -32,6 +37,7 @@ class MethodInput:
     options: dict[str, Any]
     progress: Progress
     device: torch.device
+    hints: ObjectHints | None = None
 
 
 @dataclass
