@@ -41,7 +41,7 @@ class SphereSDF(torch.nn.Module):
 
 def sphere_model(inv_s: float) -> tuple[neus.NeuSModel, neus.SurfaceCache, dict]:
     opts = {**METHODS["neus"].presets["fast"], "inv_s_init": inv_s}
-    model = neus.NeuSModel(opts, mask_free=False)
+    model = neus.NeuSModel(opts, mask_free=False, hull_start=True)
     model.sdf = SphereSDF()
     cache = neus.SurfaceCache(torch.full((3,), -1.0), torch.full((3,), 1.0), 64)
     cache.update(model.sdf)
@@ -102,7 +102,7 @@ def test_sdf_field_fits_a_sphere_and_its_gradient_is_the_normal():
     lo, hi = torch.full((3,), -1.0), torch.full((3,), 1.0)
     cache = neus.SurfaceCache(lo, hi, 32)
     cache.values = cache.nodes.norm(dim=-1) - 0.5
-    model = neus.NeuSModel({**METHODS["neus"].presets["fast"]}, mask_free=False)
+    model = neus.NeuSModel({**METHODS["neus"].presets["fast"]}, mask_free=False, hull_start=True)
     model.sdf.set_active_levels(4)
     data = SimpleNamespace(options={"init_iterations": 40}, progress=Progress(lambda event: None))
     neus.fit_to_cache(model, cache, data, torch.Generator().manual_seed(0), size=4096)
