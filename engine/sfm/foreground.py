@@ -104,7 +104,8 @@ def estimate_masks(split: DatasetSplit, box_min: torch.Tensor, box_max: torch.Te
         # a low view) but the others carved away is dropped, and the masks agree with each other.
         silhouettes = rasterize(torch.tensor(occluder.vertices, dtype=torch.float32),
                                 torch.tensor(occluder.faces, dtype=torch.int64), small.cameras).face_id >= 0
-        object_colours = colour_log_ratio(small.images, silhouettes)
+        if n_pass + 1 < PASSES:
+            object_colours = colour_log_ratio(small.images, silhouettes)
     result = silhouettes.float()[:, None]  # [N, 1, h, w]
     if factor != 1.0:
         result = F.interpolate(result, size=(split.cameras.height, split.cameras.width), mode="bilinear",
