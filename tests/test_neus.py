@@ -183,7 +183,9 @@ def test_mask_free_neus_starts_from_the_object_on_its_table(tabletop_hints, data
     options = resolve_options(METHODS["neus"], "fast", {"iterations": 300, "rays": 1024, **NEUS_TEST_OPTIONS})
     data = MethodInput(normalization.split_to_unit(split), normalization, options, Progress(lambda event: None),
                        torch.device("cpu"), hints=hints.to_unit(normalization))
-    mesh = world_mesh(METHODS["neus"].run(data), normalization)
+    result = METHODS["neus"].run(data)
+    assert result.stats["start"] == "located object"
+    mesh = world_mesh(result, normalization)
     assert len(mesh.split(only_watertight=False)) == 1
     gt = trimesh.load(datasets / "spot-tabletop" / "gt_mesh.ply", force="mesh")
     metrics = geometry_metrics(mesh, gt)

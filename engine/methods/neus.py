@@ -405,7 +405,8 @@ def run_neus(data: MethodInput) -> MethodOutput:
     if mask_free:
         mesh = remove_support_plane(mesh, lo.cpu().numpy(), hi.cpu().numpy(),
                                     data.split.cameras.centers.cpu().numpy(), generator=np.random.default_rng(0))
-    stats.update({"mask_free": mask_free, "mesh_resolution": int(opts["mesh_resolution"]),
+    start = "visual hull" if not mask_free else "located object" if data.hints is not None else "sphere"
+    stats.update({"mask_free": mask_free, "start": start, "mesh_resolution": int(opts["mesh_resolution"]),
                   "faces_extracted": len(mesh.faces)})
     albedo = model.colour.albedo
     return MethodOutput(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), stats,
