@@ -1,6 +1,7 @@
 """NeuS on the shared datasets through the whole pipeline: geometry, test PSNR, speed and memory.
 
     .venv/bin/python benchmarks/bench_neus.py [--objects spot spot-tabletop] [--preset balanced] [-o KEY=VALUE]
+                                              [--keep DIR]
 
 Each object runs ``engine.pipeline.reconstruct`` (NeuS, then texturing, then ``--evaluate``) in
 its own process, so the peak resident memory printed is that object's. ``spot-tabletop`` has no
@@ -22,8 +23,9 @@ from pathlib import Path
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
-def run_one(name: str, preset: str, options: list[str]) -> dict:
-    """Reconstruct one object in this process and return the report plus peak memory."""
+def run_one(name: str, preset: str, options: list[str], keep: str | None) -> dict:
+    """Reconstruct one object in this process and return the report plus peak memory; the outputs
+    go to ``keep/name`` when ``keep`` is given, else to a temporary folder."""
     import torch
 
     from engine.cli import parse_options
@@ -31,7 +33,8 @@ def run_one(name: str, preset: str, options: list[str]) -> dict:
     from engine.progress import Progress
 
     with tempfile.TemporaryDirectory() as folder:
-        job = ReconstructJob(dataset=str(DATASETS / name), out=str(Path(folder) / "out"), method="neus",
+        out = Path(keep) / name if keep else Path(folder) / "out"
+        job = ReconstructJob(dataset=str(DATASETS / name), out=str(out), method="neus",
                              preset=preset, options=parse_options(options), evaluate=True)
         report = reconstruct(job, Progress(lambda _e: None))["report"]
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -44,10 +47,11 @@ def main() -> None:
     parser.add_argument("--objects", nargs="+", default=["spot", "spot-tabletop", "rocker-arm", "fandisk", "bunny"])
     parser.add_argument("--preset", default="balanced")
     parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--keep", help="keep each object's outputs (mesh, texture, report) in KEEP/<object>")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one object, print its report
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.preset, args.option)))
+        print(json.dumps(run_one(args.one, args.preset, args.option, args.keep)))
         return
     print(f"preset {args.preset}, options {args.option}\n")
     print("| object | Chamfer-L1 | NC | F@0.5% | F@0.2% | test PSNR | texture | s/iter | rays/s | method s "
@@ -55,7 +59,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.objects:
         command = [sys.executable, __file__, "--one", name, "--preset", args.preset]
-        command += [f"-o{option}" for option in args.option]
+        command += [f"-o{option}" for option in args.option] + (["--keep", args.keep] if args.keep else [])
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         r = json.loads(done.stdout.strip().splitlines()[-1])
         m, s, t = r["metrics"], r["method_stats"], r["timings"]

@@ -121,7 +121,7 @@ def test_stored_hints_only_for_automatic_masks_on_a_table(tmp_path, masks, groun
         np.testing.assert_allclose(hints.up, [0.0, 0.0, 1.0])
         np.testing.assert_allclose(hints.box_min, [-1.2, -1.2, -0.2])
         np.testing.assert_allclose(hints.box_max, [1.2, 1.2, 2.2])
-        assert float(hints.height(torch.tensor([0.0, 0.0, 0.5]))) == pytest.approx(0.5)
+        np.testing.assert_allclose(hints.ground, [0.0, 0.0, 0.0])
 
 
 def test_noise_photos_give_a_clear_error(tmp_path):

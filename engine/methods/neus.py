@@ -10,9 +10,9 @@ multi-resolution grid encoding, empty-space skipping), reimplemented in our own 
    from roughening the geometry.
 2. **Initialization**: with masks the SDF is first fitted (a few hundred cheap steps, no rendering)
    to the signed distance of the visual hull; without masks, to the hull of the automatic masks
-   of ``MethodInput.hints`` united with the table under the object (:mod:`engine.sfm.object_hints`),
-   or, when the pipeline could not locate the object, to a sphere filling the region of interest.
-   Encoding levels are switched on coarse to fine.
+   of ``MethodInput.hints`` (:mod:`engine.sfm.object_hints`), or, when the pipeline could not
+   locate the object, to a sphere filling the region of interest (the field then learns the table
+   too). Encoding levels are switched on coarse to fine.
 3. **Sampling**: the SDF is cached on a coarse lattice over the region of interest (the
    "occupancy grid", refreshed from the network every ``update_every`` steps). Each ray marches the
    cache (no network) to its first zero crossing and puts all its network samples in a band
@@ -22,9 +22,13 @@ multi-resolution grid encoding, empty-space skipping), reimplemented in our own 
    images by itself), eikonal loss, mask BCE when masks exist. With masks every ray gets a random
    background colour (so opacity must match the mask); without masks a direction-only background
    field (:class:`~engine.fields.BackgroundField`) explains what lies outside the region of interest.
+   When the object was located on its table, the table is a second, analytic surface (a plane
+   whose height is learned) rendered beside the field (:func:`table_alphas`): the field holds the
+   object alone.
 5. **Mesh**: marching cubes (scikit-image) of the SDF over the region of interest at
    ``mesh_resolution`` (the network is evaluated only near the cached surface), small pieces
-   dropped. Without masks the support the object stands on (the dominant plane that spans the
+   dropped. With an analytic table the field is cut at the table top and closed there. Without
+   masks or a located table, the support the object stands on (the dominant plane that spans the
    region of interest, found by RANSAC) is cut away first, keeping the side the cameras are on.
 
 All geometry lives in the unit volume (see ``engine.roi``).
@@ -48,9 +52,16 @@ Decisions worth knowing:
   scored 0.0052 on spot.
 * Without masks the automatic masks are only a start, never a loss: they miss the lowest part of
   the legs and keep some ground under the body, which the images must correct. From that start
-  the first ``geometry_warmup`` share of the steps trains the colours and the background alone: with the
-  surface free from the first step, the random colours pushed it outwards (spot-tabletop, 30
-  views, 300 steps of 1024 rays: Chamfer-L1 0.025 free, 0.016 with 0.3 of the steps frozen).
+  the first ``geometry_warmup`` share of the steps trains the colours and the background alone
+  (``inv_s`` waits too, so the surface can still move when it is freed): with the surface free
+  from the first step, the random colours pushed it outwards (spot-tabletop, 30 views, 300 steps
+  of 1024 rays: Chamfer-L1 0.025 free, 0.016 with 0.3 of the steps frozen).
+* The located table is a plane beside the field, not part of it (spot-tabletop, ``balanced``:
+  Chamfer-L1 0.0086 with the table learned by the field and cut away by RANSAC, 0.0123 with the
+  plane united with the field by ``min``, 0.0078 as two surfaces, :func:`table_alphas`). The union
+  starves the field of gradient just above the table (the feet), and cutting a learned table left
+  the soles open and the table's own bumps on them. Rays that meet only the table cost one sample
+  (a quarter off the step time).
 
 Status (see BENCHMARKS.md for the numbers and commands): with masks, the ``balanced`` preset beats
 the visual hull on all four shared objects and meets issue 5's spot and rocker-arm targets in
@@ -62,6 +73,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -129,9 +141,16 @@ def pixel_rays(split: DatasetSplit, view: torch.Tensor, px: torch.Tensor, py: to
 
 
 class NeuSModel(torch.nn.Module):
-    """Everything that is optimized: the SDF, the colour, the background and ``inv_s``."""
+    """Everything that is optimized: the SDF, the colour, the background, ``inv_s`` and, when the
+    object stands on a known table, that table's height.
 
-    def __init__(self, opts: dict, mask_free: bool, hull_start: bool) -> None:
+    With ``table = (point [3], up [3])`` (unit volume) the table is a second surface: the plane
+    through ``point`` with normal ``up``, moved along ``up`` by a learned offset (the located table
+    is off by a few thousandths; its texture pins it down). The field then holds the object alone.
+    """
+
+    def __init__(self, opts: dict, mask_free: bool, hull_start: bool,
+                 table: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         super().__init__()
         self.sdf = SDFField(levels=opts["levels"], finest=opts["finest"], table_size=2 ** opts["log2_table"])
         self.colour = ColourHead(AlbedoField(levels=opts["levels"], finest=opts["finest"]), self.sdf.features)
@@ -140,32 +159,61 @@ class NeuSModel(torch.nn.Module):
         # from the blind sphere start (the surface has far to go; ``inv_s_init_mask_free``).
         inv_s = opts["inv_s_init"] if hull_start else opts["inv_s_init_mask_free"]
         self.log_inv_s = torch.nn.Parameter(torch.tensor(math.log(inv_s)))
+        self.has_table = table is not None
+        point, up = table if table is not None else (np.zeros(3), np.array([0.0, 0.0, 1.0]))
+        self.register_buffer("table_point", torch.tensor(point, dtype=torch.float32))
+        self.register_buffer("table_up", torch.tensor(up, dtype=torch.float32))
+        self.table_offset = torch.nn.Parameter(torch.zeros(())) if table is not None else None
+
+    def height(self, points: torch.Tensor) -> torch.Tensor:
+        """``[...]`` signed distance of ``points [..., 3]`` above the table top (requires a table)."""
+        return (points - self.table_point) @ self.table_up - self.table_offset
 
 
 def march_cache(cache: SurfaceCache, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor,
-                far: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Where each ray ``[R]`` first meets the cached surface: ``(t [R], hit [R] bool, deepest [R])``,
-    ``deepest`` being the lowest cached SDF along the ray.
+                far: torch.Tensor, *, table: Callable[[torch.Tensor], torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where each ray ``[R]`` first meets the cached surface: ``(t [R], hit [R] bool, deepest [R],
+    bare [R] bool)``, ``deepest`` being the lowest cached SDF along the ray (above the table) and
+    ``bare`` the rays that meet only the table.
 
     The cache is sampled at two points per cell between ``near`` and ``far``; the first sign change
     is located by linear interpolation. A ray that never crosses but passes within ``GRAZING`` cells
-    gets the distance of its closest approach; others miss.
+    gets the distance of its closest approach. With a ``table`` (points ``[..., 3]`` -> height above
+    it ``[...]``) the field only counts above the table top, and a ray that neither crosses nor
+    grazes it gets the point where it meets the table. Other rays miss.
     """
     steps = max(8, int(2 * float((far - near).max().clamp_min(0)) / cache.cell))
     frac = (torch.arange(steps, device=origins.device, dtype=origins.dtype) + 0.5) / steps  # [K]
     t = near[:, None] + (far - near).clamp_min(0)[:, None] * frac  # [R, K]
-    sdf = cache.lookup(origins[:, None] + directions[:, None] * t[..., None])  # [R, K]
-    inside = sdf < 0
-    crosses = inside.any(1)
-    first = inside.float().argmax(1)  # [R]
-    prev = (first - 1).clamp_min(0)
-    s0, s1 = sdf.gather(1, prev[:, None])[:, 0], sdf.gather(1, first[:, None])[:, 0]
-    t0, t1 = t.gather(1, prev[:, None])[:, 0], t.gather(1, first[:, None])[:, 0]
-    t_cross = torch.where(first > 0, t0 + (s0 / (s0 - s1).clamp_min(1e-9)).clamp(0, 1) * (t1 - t0), near)
+    points = origins[:, None] + directions[:, None] * t[..., None]  # [R, K, 3]
+    sdf = cache.lookup(points)  # [R, K]
+    height = None if table is None else table(points).detach()  # [R, K]
+    if height is not None:  # under the table the field is never seen (nor fitted): its values there mean nothing
+        sdf = torch.where(height > 0, sdf, sdf.new_tensor(GRAZING * cache.cell))
+    crosses, t_cross = first_crossing(sdf, t, near)
     closest = sdf.min(1)
     t_closest = t.gather(1, closest.indices[:, None])[:, 0]
-    hit = (far > near) & (crosses | (closest.values < GRAZING * cache.cell))
-    return torch.where(crosses, t_cross, t_closest), hit, closest.values
+    found = crosses | (closest.values < GRAZING * cache.cell)
+    t_hit = torch.where(crosses, t_cross, t_closest)
+    bare = torch.zeros_like(found)
+    if height is not None:
+        on_table, t_table = first_crossing(height, t, near)
+        t_hit = torch.where(found, t_hit, t_table)
+        bare = (far > near) & on_table & ~found
+        found = found | on_table
+    return t_hit, (far > near) & found, closest.values, bare
+
+
+def first_crossing(values: torch.Tensor, t: torch.Tensor, near: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(crosses [R] bool, t [R])``: whether ``values [R, K]`` (sampled at distances ``t [R, K]``)
+    turn negative, and where, by linear interpolation (``near`` when the first sample already is)."""
+    inside = values < 0
+    first = inside.float().argmax(1)  # [R]
+    prev = (first - 1).clamp_min(0)
+    v0, v1 = values.gather(1, prev[:, None])[:, 0], values.gather(1, first[:, None])[:, 0]
+    t0, t1 = t.gather(1, prev[:, None])[:, 0], t.gather(1, first[:, None])[:, 0]
+    return inside.any(1), torch.where(first > 0, t0 + (v0 / (v0 - v1).clamp_min(1e-9)).clamp(0, 1) * (t1 - t0), near)
 
 
 def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, directions: torch.Tensor, *,
@@ -173,17 +221,31 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
                 ) -> dict[str, torch.Tensor]:
     """Volume-render rays ``[R, 3]`` (unit volume). Returns ``colour``/``albedo`` ``[R, 3]`` and ``depth [R]``
     (distance along the ray), all premultiplied by the opacity, no background; ``opacity [R]`` and
-    ``eikonal`` (mean over the samples, scalar)."""
+    ``eikonal`` (mean over the samples, scalar).
+
+    Each ray gets ``samples`` samples in a band around where it first meets the cached surface (or
+    the table). With a table, the object and the table are two surfaces: see :func:`table_alphas`;
+    a ray that meets only the table (neither crossing nor grazing the object) gets one sample, where
+    it meets the table top, which stops it (the plane's opacity is all there).
+    """
     near, far = ray_box(origins, directions, lo, hi)
-    centre, hit, deepest = march_cache(cache, origins, directions, near, far)
+    table = model.height if model.has_table else None
+    centre, hit, deepest, bare = march_cache(cache, origins, directions, near, far, table=table)
     count = len(origins)
     colour = origins.new_zeros(count, 3)
     albedo = origins.new_zeros(count, 3)
     opacity = origins.new_zeros(count)
     depth = origins.new_zeros(count)
+    eikonal = origins.new_zeros(())
+    if bool(bare.any()):
+        o, d = origins[bare], directions[bare]  # [B, 3] each
+        t = model.height(o) / (-(d @ model.table_up)).clamp_min(1e-6)  # [B]
+        points = o + d * t[:, None]
+        sample_colour, sample_albedo = model.colour(points, model.sdf(points)[1], model.table_up.expand_as(d), d)
+        colour[bare], albedo[bare], opacity[bare], depth[bare] = sample_colour, sample_albedo, 1.0, t
+    hit = hit & ~bare
     if not bool(hit.any()):
-        return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth,
-                "eikonal": origins.new_zeros(())}
+        return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "eikonal": eikonal}
     o, d, c = origins[hit], directions[hit], centre[hit]  # [H, 3], [H, 3], [H]
     inv_s = model.log_inv_s.exp()
     half = max(opts["band"] * cache.cell, opts["band_sharp"] / float(inv_s.detach()))
@@ -192,27 +254,73 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
                                                                                      device=o.device)
     t = c[:, None] - half + 2 * half * (torch.arange(samples, device=o.device) + jitter) / samples  # [H, S]
     deltas = torch.full_like(t, 2 * half / samples)
-    points = (o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)  # [H*S, 3]
-    views = d[:, None].expand(-1, samples, -1).reshape(-1, 3)
+    if table is not None:  # one more sample, where the ray meets the table top beyond the band
+        end, rise = c + half, d @ model.table_up  # [H] each
+        beyond = table(o + d * end[:, None]).detach().clamp_min(0) / (-rise).clamp_min(1e-6)
+        t = torch.cat([t, torch.minimum(end + beyond, far[hit])[:, None]], 1)  # [H, S + 1]
+    taken = t.shape[1]
+    points = (o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)  # [H*T, 3]
+    views = d[:, None].expand(-1, taken, -1).reshape(-1, 3)
     sdf, features, gradient = model.sdf.with_gradient(points, create_graph=training)
-    slope = (gradient * views).sum(-1)
-    alpha = neus_alpha(sdf.view(-1, samples), slope.view(-1, samples), deltas, inv_s, anneal=anneal,
-                       deepest=deepest[hit])
-    weights = composite_weights(alpha)  # [H, S]
-    sample_colour, sample_albedo = model.colour(points, features, F.normalize(gradient, dim=-1), views)
-    colour[hit] = (weights[..., None] * sample_colour.view(-1, samples, 3)).sum(1)
-    albedo[hit] = (weights.detach()[..., None] * sample_albedo.view(-1, samples, 3)).sum(1)
+    slope = (gradient * views).sum(-1)  # [H*T]
+    normals = F.normalize(gradient, dim=-1)
+    if table is None:
+        alpha = neus_alpha(sdf.view(-1, taken), slope.view(-1, taken), deltas, inv_s, anneal=anneal,
+                           deepest=deepest[hit])  # [H, S]
+    else:
+        lowest = table(o + d * far[hit][:, None])  # [H] the table's height where the ray leaves the box
+        alpha, table_share = table_alphas(model, sdf.view(-1, taken), slope.view(-1, taken), points.view(-1, taken, 3),
+                                          rise=rise, lowest=lowest, deltas=deltas, inv_s=inv_s, anneal=anneal,
+                                          deepest=deepest[hit])
+        normals = F.normalize(normals + table_share.reshape(-1, 1) * (model.table_up - normals), dim=-1)
+    weights = composite_weights(alpha)  # [H, T]
+    sample_colour, sample_albedo = model.colour(points, features, normals, views)
+    colour[hit] = (weights[..., None] * sample_colour.view(-1, taken, 3)).sum(1)
+    albedo[hit] = (weights.detach()[..., None] * sample_albedo.view(-1, taken, 3)).sum(1)
     opacity[hit] = weights.sum(1)
     depth[hit] = (weights * t).sum(1)
     eikonal = ((gradient.norm(dim=-1) - 1.0) ** 2).mean()
     return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "eikonal": eikonal}
 
 
+def table_alphas(model: NeuSModel, sdf: torch.Tensor, slope: torch.Tensor, points: torch.Tensor, *,
+                 rise: torch.Tensor, lowest: torch.Tensor, deltas: torch.Tensor, inv_s: torch.Tensor, anneal: float,
+                 deepest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Opacity ``[H, S + 1]`` of the object on its table, and the table's share of it (``[H, S + 1]``,
+    no gradient) for the normals, from the field's ``sdf``/``slope`` at ``points [H, S + 1, 3]`` (the
+    ``S`` samples of the band, then one where the ray meets the table top beyond it), the rays'
+    ``rise [H]`` (direction . up) and the table's height where they leave the box (``lowest [H]``).
+
+    Two surfaces, each with its own NeuS opacity; a section lets light through only where both do
+    (``1 - alpha = (1 - alpha_object)(1 - alpha_table)``). The object is the field cut by the table
+    top (``max(sdf, -height)``), seen only in the band. The table's opacity is exact for a plane:
+    in the band from its heights (extended back to free space), and the rest of it, from the
+    band's end down to ``lowest``, in the extra sample. Neither surface hides the other's gradient:
+    a union by ``min`` would give the field none just above the table, where the automatic masks
+    lose the feet and the fit must grow them back.
+    """
+    band = deltas.shape[1]
+    height, rise = model.height(points), rise[:, None].expand_as(sdf)  # [H, S + 1] each
+    below = -height > sdf
+    object_alpha = neus_alpha(torch.where(below, -height, sdf)[:, :band], torch.where(below, -rise, slope)[:, :band],
+                              deltas, inv_s, anneal=anneal, deepest=deepest)  # [H, S]
+    in_band = neus_alpha(height[:, :band], rise[:, :band], deltas, inv_s, anneal=anneal,
+                         deepest=torch.full_like(deepest, math.inf))  # [H, S]
+    end = height[:, band - 1] + rise[:, 0] * deltas[:, -1] / 2  # [H] height at the band's end
+    lowest = torch.minimum(end, lowest)
+    opaque_end = torch.sigmoid(end * inv_s)
+    rest = ((opaque_end - torch.sigmoid(lowest * inv_s)) / (opaque_end + 1e-5)).clamp(0.0, 1.0)  # [H]
+    table_alpha = torch.cat([in_band, rest[:, None]], 1)
+    object_alpha = torch.cat([object_alpha, torch.zeros_like(rest)[:, None]], 1)
+    share = (table_alpha / (object_alpha + table_alpha).clamp_min(1e-6)).detach()
+    return 1 - (1 - object_alpha) * (1 - table_alpha), share
+
+
 def initial_sdf(data: MethodInput, cache: SurfaceCache, resolution: int) -> torch.Tensor:
     """The SDF the field starts from, at the cache's nodes: the visual hull's signed distance when
-    there are masks; without masks, the hull of the automatic masks of ``data.hints`` united with
-    the table under it, or (no hints) a sphere of radius 0.6 around the centre of the region of
-    interest."""
+    there are masks; without masks, the hull of the automatic masks of ``data.hints`` (the table is
+    a surface of its own then, see :class:`NeuSModel`), or (no hints) a sphere of radius 0.6 around
+    the centre of the region of interest."""
     lo, hi = cache.lo, cache.hi
     split, hints = data.split, data.hints
     if split.masks is None and hints is None:
@@ -222,7 +330,7 @@ def initial_sdf(data: MethodInput, cache: SurfaceCache, resolution: int) -> torc
     sdf = hull_sdf(masked, lo, hi, resolution, data.progress.stage("carving"))
     if float(sdf.min()) >= 0:
         raise InputError("The visual hull is empty: the masks do not overlap in space")
-    return sdf if split.masks is not None else torch.minimum(sdf, hints.height(cache.nodes))
+    return sdf
 
 
 def fit_to_cache(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator,
@@ -299,8 +407,8 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
             loss = loss + opts["mask_weight"] * F.binary_cross_entropy(out["opacity"].clamp(1e-4, 1 - 1e-4), mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if step < frozen_steps:  # the colours learn first; the surface waits (Adam skips params without grad)
-            for parameter in model.sdf.parameters():
+        if step < frozen_steps:  # the colours learn first; the surface and its sharpness wait (Adam skips
+            for parameter in [*model.sdf.parameters(), model.log_inv_s]:  # parameters without a gradient)
                 parameter.grad = None
         optimizer.step()
         rays_seen += len(origins)
@@ -310,7 +418,9 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
     progress.update("optimizing the SDF", iterations, iterations)
     model.sdf.set_active_levels(levels)
     cache.update(model.sdf)
-    return {"iterations": iterations, "rays": rays_seen, "inv_s": round(float(model.log_inv_s.detach().exp()), 2),
+    table = {"table_offset": round(float(model.table_offset.detach()), 5)} if model.has_table else {}
+    return {**table, "iterations": iterations, "rays": rays_seen,
+            "inv_s": round(float(model.log_inv_s.detach().exp()), 2),
             "seconds_per_iteration": round(seconds / max(1, iterations), 4),
             "rays_per_second": round(rays_seen / max(seconds, 1e-9), 1)}
 
@@ -319,7 +429,8 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
 def extract_mesh(model: NeuSModel, cache: SurfaceCache, hi: torch.Tensor, resolution: int, progress_step
                  ) -> trimesh.Trimesh:
     """Marching cubes of the SDF on cell centres of a ``resolution`` grid over the cache's box; the
-    network is evaluated only within ``EXTRACT_BAND`` cache cells of the cached surface."""
+    network is evaluated only within ``EXTRACT_BAND`` cache cells of the cached surface. With a
+    table, the object alone: the field cut by the table top, closed where the object stands on it."""
     points, shape = grid_points(cache.lo, hi, resolution)
     cell = float((hi - cache.lo).max()) / resolution
     sdf = cache.lookup(points)
@@ -330,6 +441,8 @@ def extract_mesh(model: NeuSModel, cache: SurfaceCache, hi: torch.Tensor, resolu
         index = band[i:i + chunk]
         sdf[index] = model.sdf(points[index])[0]
     progress_step(len(band), len(band))
+    if model.has_table:  # below the table top is outside
+        sdf = torch.maximum(sdf, -model.height(points))
     volume = (0.5 - sdf).reshape(shape).cpu().numpy()  # "occupancy" above 0.5 inside, for extract_surface
     if volume.max() <= 0.5:
         raise InputError("NeuS found no surface in the region of interest")
@@ -394,7 +507,9 @@ def run_neus(data: MethodInput) -> MethodOutput:
     mask_free = data.split.masks is None
     target = SurfaceCache(lo, hi, int(opts["init_resolution"]))
     target.values = initial_sdf(data, target, int(opts["init_resolution"]))
-    model = NeuSModel(opts, mask_free, hull_start=not mask_free or data.hints is not None).to(device)
+    hints = data.hints if mask_free else None
+    model = NeuSModel(opts, mask_free, hull_start=not mask_free or hints is not None,
+                      table=None if hints is None else (hints.ground, hints.up)).to(device)
     model.sdf.set_active_levels(int(opts["start_levels"]))
     fit_to_cache(model, target, data, generator)
     cache = SurfaceCache(lo, hi, int(opts["grid"]))
@@ -402,7 +517,7 @@ def run_neus(data: MethodInput) -> MethodOutput:
     stats = train(model, cache, data, generator)
     data.progress.update("extracting the surface", 0, 1)
     mesh = extract_mesh(model, cache, hi, int(opts["mesh_resolution"]), data.progress.stage("extracting the surface"))
-    if mask_free:
+    if mask_free and hints is None:  # the table was learned as part of the field: find it and cut it away
         mesh = remove_support_plane(mesh, lo.cpu().numpy(), hi.cpu().numpy(),
                                     data.split.cameras.centers.cpu().numpy(), generator=np.random.default_rng(0))
     start = "visual hull" if not mask_free else "located object" if data.hints is not None else "sphere"

@@ -63,10 +63,6 @@ class ObjectHints:
             return normalization.to_unit(torch.from_numpy(p)).numpy()
         return replace(self, ground=point(self.ground), box_min=point(self.box_min), box_max=point(self.box_max))
 
-    def height(self, points: torch.Tensor) -> torch.Tensor:
-        """``[...]`` signed height of ``points [..., 3]`` above the table top (negative below)."""
-        return (points - points.new_tensor(self.ground)) @ points.new_tensor(self.up)
-
 
 def find_object_hints(split: DatasetSplit, progress: Progress) -> ObjectHints:
     """:class:`ObjectHints` for the posed views of ``split`` (world frame, any scale).
