@@ -51,13 +51,20 @@ class SDFField(nn.Module):
 
     def with_gradient(self, points: torch.Tensor, create_graph: bool = True
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(sdf [N], features [N, F], gradient [N, 3])``; the gradient is d sdf / d point (analytic,
-        through the encoding), kept differentiable when ``create_graph`` (for the eikonal loss)."""
+        """``(sdf [N], features [N, F], gradient [N, 3])``; the gradient is d sdf / d point (analytic:
+        the MLP's input gradient by autograd, the encoding's Jacobian in closed form), kept
+        differentiable in the parameters when ``create_graph`` (for the eikonal loss). No gradient
+        flows back to ``points``."""
+        encoded, jacobian = self.encoding.with_jacobian(points.detach())  # [N, E], [N, E, 3]
+        encoded, jacobian = encoded * self.level_mask, jacobian * self.level_mask[:, None]
         with torch.enable_grad():
-            points = points.detach().requires_grad_(True)
-            sdf, features = self(points)
-            (gradient,) = torch.autograd.grad(sdf.sum(), points, create_graph=create_graph)
-        return sdf, features, gradient
+            inputs = torch.cat([points.detach(), encoded], dim=-1)  # [N, 3 + E]
+            if not inputs.requires_grad:  # the tables are frozen: still need d sdf / d inputs
+                inputs.requires_grad_(True)
+            out = self.mlp(inputs)  # [N, 1 + F]
+            (slope,) = torch.autograd.grad(out[:, 0].sum(), inputs, create_graph=create_graph)
+        gradient = slope[:, :3] + torch.einsum("ne,nek->nk", slope[:, 3:], jacobian)
+        return out[:, 0], out[:, 1:], gradient
 
 
 class ColourHead(nn.Module):

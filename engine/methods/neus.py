@@ -44,10 +44,10 @@ Decisions worth knowing:
   the MLP (lr 1e-2) shifted the whole SDF by several cells.
 * Rays per step matter most on a CPU. With 1024 rays x 600 steps each pixel is seen less than
   once and the fit roughens the hull start by about +-0.005 (spot: Chamfer-L1 0.0033 before any
-  rendering, 0.0044 after); 4096 x 1500 averages that noise out (0.0032, F@0.2% 0.87) and is the
-  ``balanced`` preset. Adam's ``eps``, a coarser finest level, a stronger mask loss, a sharper
-  ``inv_s`` start and a normal-smoothness loss were tried instead; none came close, and the sharp
-  start ruined rocker-arm's pockets (BENCHMARKS.md).
+  rendering, 0.0044 after); 4096 x 1500 averages that noise out (0.0032, F@0.2% 0.87). Adam's
+  ``eps``, a coarser finest level, a stronger mask loss, a sharper ``inv_s`` start and a
+  normal-smoothness loss were tried instead; none came close, and the sharp start ruined
+  rocker-arm's pockets (BENCHMARKS.md).
 * The hull start is fitted to the hull's signed distance at 192 cells: at 128 the start alone
   scored 0.0052 on spot.
 * Without masks the automatic masks are only a start, never a loss: they miss the lowest part of
@@ -62,10 +62,16 @@ Decisions worth knowing:
   starves the field of gradient just above the table (the feet), and cutting a learned table left
   the soles open and the table's own bumps on them. Rays that meet only the table cost one sample
   (a quarter off the step time).
+* The table is diffuse: where it is seen, the colour is the albedo alone, without the
+  view-dependent residual, which could otherwise paint on the table a stand-in for a foot the
+  field lacks that changes with the view (spot-tabletop, 1500 steps: Chamfer-L1 0.0079 -> 0.0077).
+* A step costs about half what it did once the SDF's gradient for the eikonal loss came in closed
+  form (:meth:`~engine.fields.hash_grid.HashGrid.with_jacobian`), so ``balanced`` now takes 3000
+  steps in the time 1500 took (spot-tabletop: 0.0077 -> 0.0073; spot with masks 0.0032 -> 0.0030).
 
 Status (see BENCHMARKS.md for the numbers and commands): with masks, the ``balanced`` preset beats
 the visual hull on all four shared objects and meets issue 5's spot and rocker-arm targets in
-7 to 10 minutes per object on the 2-core CPU. Mask-free runs started from the located object
+6.5 to 8 minutes per object on the 2-core CPU. Mask-free runs started from the located object
 come much closer than the sphere start (spot-tabletop) but not to issue 5's 0.006 target.
 """
 
@@ -241,8 +247,8 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
         o, d = origins[bare], directions[bare]  # [B, 3] each
         t = model.height(o) / (-(d @ model.table_up)).clamp_min(1e-6)  # [B]
         points = o + d * t[:, None]
-        sample_colour, sample_albedo = model.colour(points, model.sdf(points)[1], model.table_up.expand_as(d), d)
-        colour[bare], albedo[bare], opacity[bare], depth[bare] = sample_colour, sample_albedo, 1.0, t
+        sample_albedo = model.colour.albedo(points)  # the table is diffuse: no view-dependent residual
+        colour[bare], albedo[bare], opacity[bare], depth[bare] = sample_albedo, sample_albedo, 1.0, t
     hit = hit & ~bare
     if not bool(hit.any()):
         return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "eikonal": eikonal}
@@ -275,6 +281,8 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
         normals = F.normalize(normals + table_share.reshape(-1, 1) * (model.table_up - normals), dim=-1)
     weights = composite_weights(alpha)  # [H, T]
     sample_colour, sample_albedo = model.colour(points, features, normals, views)
+    if table is not None:  # the table is diffuse: its share of a sample's colour is the albedo alone
+        sample_colour = sample_colour + table_share.reshape(-1, 1) * (sample_albedo - sample_colour)
     colour[hit] = (weights[..., None] * sample_colour.view(-1, taken, 3)).sum(1)
     albedo[hit] = (weights.detach()[..., None] * sample_albedo.view(-1, taken, 3)).sum(1)
     opacity[hit] = weights.sum(1)
@@ -543,7 +551,7 @@ NEUS = Method(
     presets={
         "fast": {**_COMMON, "grid": 64, "iterations": 600, "rays": 2048, "mesh_resolution": 192,
                  "faces": 20_000, "texture_size": 1024},
-        "balanced": {**_COMMON, "grid": 64, "iterations": 1500, "rays": 4096, "mesh_resolution": 256,
+        "balanced": {**_COMMON, "grid": 64, "iterations": 3000, "rays": 4096, "mesh_resolution": 256,
                      "faces": 20_000, "texture_size": 1024},
         "quality": {**_COMMON, "grid": 96, "iterations": 3000, "rays": 8192, "mesh_resolution": 384,
                     "faces": 40_000, "texture_size": 2048},
