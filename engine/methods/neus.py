@@ -57,7 +57,8 @@ Decisions worth knowing:
   from the first step, the random colours pushed it outwards (spot-tabletop, 30 views, 300 steps
   of 1024 rays: Chamfer-L1 0.025 free, 0.016 with 0.3 of the steps frozen). Once ``balanced``
   took 3000 steps, 0.15 of them (450, about as many as 0.3 of the former 1500) was enough and
-  left the surface more steps to move: 0.0073 -> 0.0064 (from the photos: 0.0081 -> 0.0076).
+  left the surface more steps to move: 0.0073 -> 0.0064 and 0.0068 in two runs (from the
+  photos: 0.0081 -> 0.0076).
 * The located table is a plane beside the field, not part of it (spot-tabletop, ``balanced``:
   Chamfer-L1 0.0086 with the table learned by the field and cut away by RANSAC, 0.0123 with the
   plane united with the field by ``min``, 0.0078 as two surfaces, :func:`table_alphas`). The union
