@@ -76,7 +76,9 @@ class HashGrid(nn.Module):
 
     def cells(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(index [N, L, 8], frac [N, L, 3])``: the rows of the flattened tables holding the corners
-        of each level's cell around ``points [N, 3]``, and the position within that cell."""
+        of each level's cell around ``points [N, 3]``, and the position within that cell (in the
+        tables' dtype)."""
+        points = points.to(self.tables.dtype)
         resolutions = self.scales(points) * 2.0  # [L]
         pos = ((points.clamp(-1.0, 1.0) + 1.0) * 0.5)[:, None, :] * resolutions[None, :, None]  # [N, L, 3]
         low = torch.minimum(pos.floor(), (resolutions - 1.0)[None, :, None])
