@@ -71,6 +71,12 @@ Decisions worth knowing:
 * A step costs about half what it did once the SDF's gradient for the eikonal loss came in closed
   form (:meth:`~engine.fields.hash_grid.HashGrid.with_jacobian`), so ``balanced`` now takes 3000
   steps in the time 1500 took (spot-tabletop: 0.0077 -> 0.0073; spot with masks 0.0032 -> 0.0030).
+* No prior decides what few views see. On spot-tabletop most of the remaining error is the
+  belly's underside and the legs below it, which at most five of the 60 views (all 10-65 degrees
+  above the table) see (``benchmarks/error_by_height.py``); the fit leaves it near the hull of the
+  automatic masks. A volume prior pressing the surface inwards dug out the belly (weight 0.05:
+  Chamfer-L1 0.0225) or traded a higher belly for thinner hooves (0.01: 0.0066), and drawing the
+  low views more often did not help beyond noise (BENCHMARKS.md, session 6).
 
 Status (see BENCHMARKS.md for the numbers and commands): with masks, the ``balanced`` preset beats
 the visual hull on all four shared objects and meets issue 5's spot and rocker-arm targets in
