@@ -18,7 +18,6 @@ many cameras see is the fit's fault.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
+from engine.data.transforms import load_split
 from engine.export import read_textured
 from engine.render.raycast import RayCaster
 
@@ -59,8 +59,7 @@ def main() -> None:
         print(f"| {band / 10:.1f}–{(band + 1) / 10:.1f} | {extra[pred_band == band].sum():.5f} "
               f"| {missing[gt_band == band].sum():.5f} |")
 
-    frames = json.loads((folder / "transforms_train.json").read_text())["frames"]
-    centres = torch.tensor(np.array([f["transform_matrix"] for f in frames])[:, :3, 3], dtype=torch.float32)  # [N, 3]
+    centres = load_split(folder, "train").cameras.centers  # [N, 3] world
     far = np.nonzero(extra * SAMPLES * 2 > FAR)[0]
     points = torch.tensor(pred_points[far], dtype=torch.float32)  # [P, 3]
     caster = RayCaster(torch.tensor(gt.vertices, dtype=torch.float32), torch.tensor(gt.faces))
