@@ -24,12 +24,17 @@ from engine.roi import Normalization, find_roi, view_roi
 
 
 class SphereSDF(torch.nn.Module):
-    """The exact SDF of a sphere of radius 0.5 at the origin, with the SDFField interface."""
+    """The exact SDF of a sphere of ``radius`` (0.5 unless given; a parameter to learn it) at the
+    origin, with the SDFField interface."""
 
     features = 15
 
+    def __init__(self, radius: float | torch.nn.Parameter = 0.5) -> None:
+        super().__init__()
+        self.radius = radius
+
     def forward(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return points.norm(dim=-1) - 0.5, points.new_zeros(len(points), self.features)
+        return points.norm(dim=-1) - self.radius, points.new_zeros(len(points), self.features)
 
     def with_gradient(self, points: torch.Tensor, create_graph: bool = True):
         with torch.enable_grad():
@@ -82,6 +87,22 @@ def test_sphere_renders_a_disc_at_the_right_depth():
     depth = out["depth"][core] / opacity[core]
     assert float((depth - expected[core]).abs().max()) < 0.01
     assert float(out["eikonal"]) < 1e-8  # the exact SDF has unit gradients
+
+
+def test_a_frozen_geometry_step_trains_the_colours_alone():
+    """The colours-only warm-up (``frozen_geometry``): the colour field gets gradients, the SDF and
+    ``inv_s`` none; an ordinary step gives all of them one."""
+    model, cache, opts = sphere_model(inv_s=100.0)
+    model.sdf = SphereSDF(torch.nn.Parameter(torch.tensor(0.5)))
+    origins = torch.tensor([[0.0, 0.0, 3.0], [0.2, 0.1, 3.0], [0.45, 0.0, 3.0]])
+    directions = torch.tensor([0.0, 0.0, -1.0]).expand_as(origins)
+    for frozen in (True, False):
+        model.zero_grad(set_to_none=True)
+        out = neus.render_rays(model, cache, origins, directions, lo=torch.full((3,), -1.0), hi=torch.full((3,), 1.0),
+                               opts=opts, anneal=1.0, training=True, frozen_geometry=frozen)
+        (out["colour"].sum() + out["opacity"].sum() + out["eikonal"]).backward()
+        assert model.colour.albedo.encoding.tables.grad is not None
+        assert (model.sdf.radius.grad is None) == frozen and (model.log_inv_s.grad is None) == frozen
 
 
 def test_opacity_is_symmetric_about_the_silhouette():

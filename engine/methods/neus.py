@@ -135,6 +135,17 @@ class SurfaceCache:
         self.values = torch.cat([field(nodes[i:i + chunk])[0] for i in range(0, len(nodes), chunk)]
                                 ).reshape(self.values.shape)
 
+    def surface_box(self, within: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lo [3], hi [3])``: the box around the nodes whose cached SDF is below ``within`` cells,
+        padded by one cell (so on its faces the cache is at least ``within`` cells); the cache's own
+        box when no node is."""
+        near = (self.values < within * self.cell).nonzero()  # [M, 3] node indices
+        if len(near) == 0:
+            return self.lo, self.hi
+        lo = self.nodes[tuple(near.min(0).values)] - self.cell
+        hi = self.nodes[tuple(near.max(0).values)] + self.cell
+        return torch.maximum(lo, self.lo), torch.minimum(hi, self.hi)
+
     def lookup(self, points: torch.Tensor) -> torch.Tensor:
         """Trilinear SDF ``[...]`` at unit-volume ``points [..., 3]`` (clamped to the lattice)."""
         grid = ((points - self.lo) / self.extent * 2.0 - 1.0).flip(-1)  # grid_sample wants (z, y, x)
@@ -192,28 +203,35 @@ def march_cache(cache: SurfaceCache, origins: torch.Tensor, directions: torch.Te
     bare [R] bool)``, ``deepest`` being the lowest cached SDF along the ray (above the table) and
     ``bare`` the rays that meet only the table.
 
-    The cache is sampled at two points per cell between ``near`` and ``far``; the first sign change
-    is located by linear interpolation. A ray that never crosses but passes within ``GRAZING`` cells
-    gets the distance of its closest approach. With a ``table`` (points ``[..., 3]`` -> height above
-    it ``[...]``) the field only counts above the table top, and a ray that neither crosses nor
-    grazes it gets the point where it meets the table. Other rays miss.
+    The cache is sampled at two points per cell between where the ray enters and leaves the box
+    around the cached surface (:meth:`SurfaceCache.surface_box`; nothing outside it can be crossed
+    or grazed); the first sign change is located by linear interpolation. A ray that never crosses
+    but passes within ``GRAZING`` cells gets the distance of its closest approach. With a ``table``
+    (points ``[..., 3]`` -> height above it ``[...]``, linear) the field only counts above the table
+    top, and a ray that neither crosses nor grazes it gets the point where it meets the table
+    (exactly: a plane) between ``near`` and ``far``. Other rays miss.
     """
-    steps = max(8, int(2 * float((far - near).max().clamp_min(0)) / cache.cell))
+    box_lo, box_hi = cache.surface_box(GRAZING + 1.0)
+    enter, leave = ray_box(origins, directions, box_lo, box_hi)
+    enter, leave = torch.maximum(enter, near), torch.minimum(leave, far)  # [R] each
+    steps = max(8, int(2 * float((leave - enter).max().clamp_min(0)) / cache.cell))
     frac = (torch.arange(steps, device=origins.device, dtype=origins.dtype) + 0.5) / steps  # [K]
-    t = near[:, None] + (far - near).clamp_min(0)[:, None] * frac  # [R, K]
+    t = enter[:, None] + (leave - enter).clamp_min(0)[:, None] * frac  # [R, K]
     points = origins[:, None] + directions[:, None] * t[..., None]  # [R, K, 3]
     sdf = cache.lookup(points)  # [R, K]
-    height = None if table is None else table(points).detach()  # [R, K]
-    if height is not None:  # under the table the field is never seen (nor fitted): its values there mean nothing
-        sdf = torch.where(height > 0, sdf, sdf.new_tensor(GRAZING * cache.cell))
-    crosses, t_cross = first_crossing(sdf, t, near)
+    if table is not None:  # under the table the field is never seen (nor fitted): its values there mean nothing
+        sdf = torch.where(table(points).detach() > 0, sdf, sdf.new_tensor(GRAZING * cache.cell))
+    crosses, t_cross = first_crossing(sdf, t, enter)
     closest = sdf.min(1)
     t_closest = t.gather(1, closest.indices[:, None])[:, 0]
-    found = crosses | (closest.values < GRAZING * cache.cell)
+    found = (leave > enter) & (crosses | (closest.values < GRAZING * cache.cell))
     t_hit = torch.where(crosses, t_cross, t_closest)
     bare = torch.zeros_like(found)
-    if height is not None:
-        on_table, t_table = first_crossing(height, t, near)
+    if table is not None:
+        entry = origins + directions * near[:, None]  # [R, 3]
+        start, rise = table(entry).detach(), (table(entry + directions) - table(entry)).detach()  # [R] each
+        t_table = torch.where(start > 0, near + start / (-rise).clamp_min(1e-9), near)
+        on_table = (start <= 0) | ((rise < 0) & (t_table < far))
         t_hit = torch.where(found, t_hit, t_table)
         bare = (far > near) & on_table & ~found
         found = found | on_table
@@ -232,8 +250,8 @@ def first_crossing(values: torch.Tensor, t: torch.Tensor, near: torch.Tensor) ->
 
 
 def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, directions: torch.Tensor, *,
-                lo: torch.Tensor, hi: torch.Tensor, opts: dict, anneal: float, training: bool
-                ) -> dict[str, torch.Tensor]:
+                lo: torch.Tensor, hi: torch.Tensor, opts: dict, anneal: float, training: bool,
+                frozen_geometry: bool = False) -> dict[str, torch.Tensor]:
     """Volume-render rays ``[R, 3]`` (unit volume). Returns ``colour``/``albedo`` ``[R, 3]`` and ``depth [R]``
     (distance along the ray), all premultiplied by the opacity, no background; ``opacity [R]`` and
     ``eikonal`` (mean over the samples, scalar).
@@ -242,6 +260,9 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
     the table). With a table, the object and the table are two surfaces: see :func:`table_alphas`;
     a ray that meets only the table (neither crossing nor grazing the object) gets one sample, where
     it meets the table top, which stops it (the plane's opacity is all there).
+
+    With ``frozen_geometry`` the SDF and ``inv_s`` get no gradient (the colours-only warm-up of a
+    mask-free fit): no backward through the field, about a third of a step.
     """
     near, far = ray_box(origins, directions, lo, hi)
     table = model.height if model.has_table else None
@@ -262,7 +283,7 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
     if not bool(hit.any()):
         return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "eikonal": eikonal}
     o, d, c = origins[hit], directions[hit], centre[hit]  # [H, 3], [H, 3], [H]
-    inv_s = model.log_inv_s.exp()
+    inv_s = model.log_inv_s.exp().detach() if frozen_geometry else model.log_inv_s.exp()
     half = max(opts["band"] * cache.cell, opts["band_sharp"] / float(inv_s.detach()))
     samples = int(opts["samples"])
     jitter = torch.rand(len(o), samples, device=o.device) if training else torch.full((len(o), samples), 0.5,
@@ -276,7 +297,9 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
     taken = t.shape[1]
     points = (o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)  # [H*T, 3]
     views = d[:, None].expand(-1, taken, -1).reshape(-1, 3)
-    sdf, features, gradient = model.sdf.with_gradient(points, create_graph=training)
+    sdf, features, gradient = model.sdf.with_gradient(points, create_graph=training and not frozen_geometry)
+    if frozen_geometry:
+        sdf, features, gradient = sdf.detach(), features.detach(), gradient.detach()
     slope = (gradient * views).sum(-1)  # [H*T]
     normals = F.normalize(gradient, dim=-1)
     if table is None:
@@ -400,6 +423,7 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
     frozen_steps = int(iterations * opts["geometry_warmup"]) if split.masks is None and data.hints is not None else 0
     rays_seen, started = 0, time.perf_counter()
     for step in range(iterations):
+        frozen = step < frozen_steps  # the colours learn first; the surface and its sharpness wait
         progress.update("optimizing the SDF", step, iterations)
         model.sdf.set_active_levels(start_levels + step // per_level)
         decay = 0.1 ** (step / iterations) * min(1.0, (step + 1) / WARMUP)
@@ -407,27 +431,25 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
             group["lr"] = base * decay
         origins, directions, target, mask = sample_pixels(split, int(opts["rays"]), generator)
         out = render_rays(model, cache, origins, directions, lo=lo, hi=hi, opts=opts,
-                          anneal=min(1.0, step / anneal_steps), training=True)
+                          anneal=min(1.0, step / anneal_steps), training=True, frozen_geometry=frozen)
         if mask is None:
             background = model.background(directions)
         else:
             background = torch.rand(len(origins), 3, generator=generator).to(origins.device)
             target = target * mask[:, None] + background * (1 - mask[:, None])
         clear = 1.0 - out["opacity"][:, None]
-        free = lo + torch.rand(len(origins), 3, generator=generator).to(lo.device) * (hi - lo)  # [R, 3]
-        free_gradient = model.sdf.with_gradient(free)[2]
-        eikonal = out["eikonal"] + ((free_gradient.norm(dim=-1) - 1.0) ** 2).mean()
         loss = ((out["colour"] + clear * background - target).abs().mean()
-                + (out["albedo"] + clear.detach() * background.detach() - target).abs().mean()
-                + opts["eikonal_weight"] * eikonal)
+                + (out["albedo"] + clear.detach() * background.detach() - target).abs().mean())
+        if not frozen:
+            free = lo + torch.rand(len(origins), 3, generator=generator).to(lo.device) * (hi - lo)  # [R, 3]
+            free_gradient = model.sdf.with_gradient(free)[2]
+            eikonal = out["eikonal"] + ((free_gradient.norm(dim=-1) - 1.0) ** 2).mean()
+            loss = loss + opts["eikonal_weight"] * eikonal
         if mask is not None:
             loss = loss + opts["mask_weight"] * F.binary_cross_entropy(out["opacity"].clamp(1e-4, 1 - 1e-4), mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if step < frozen_steps:  # the colours learn first; the surface and its sharpness wait (Adam skips
-            for parameter in [*model.sdf.parameters(), model.log_inv_s]:  # parameters without a gradient)
-                parameter.grad = None
-        optimizer.step()
+        optimizer.step()  # Adam leaves the parameters without a gradient (frozen) as they are
         rays_seen += len(origins)
         if (step + 1) % int(opts["update_every"]) == 0:
             cache.update(model.sdf)
