@@ -122,12 +122,15 @@ def test_object_on_an_analytic_table_renders_and_extracts_as_two_surfaces():
     """The sphere standing in a table (plane z = -0.3), seen obliquely from above: every ray is
     opaque and stops at the first surface it meets, the sphere or the table; the extracted mesh is
     the sphere alone, cut at the table top and closed there. The table is diffuse: where it is seen,
-    the colour is the albedo alone, while the sphere's has the view-dependent residual on top."""
+    the colour is the albedo alone, while the sphere's has the view-dependent residual on top, and
+    its albedo is its own, not the object's."""
     table = (np.array([0.0, 0.0, -0.3]), np.array([0.0, 0.0, 1.0]))
     opts = {**METHODS["neus"].presets["fast"], "inv_s_init": 400.0}
     model = neus.NeuSModel(opts, mask_free=True, hull_start=True, table=table)
     model.sdf = SphereSDF()
     torch.nn.init.constant_(model.colour.residual[-1].bias, 1.0)  # a residual that brightens every colour
+    torch.nn.init.zeros_(model.table_albedo.mlp[-1].weight)
+    torch.nn.init.constant_(model.table_albedo.mlp[-1].bias, 3.0)  # a white table
     lo, hi = torch.full((3,), -1.0), torch.full((3,), 1.0)
     cache = neus.SurfaceCache(lo, hi, 64)
     cache.update(model.sdf)
@@ -152,6 +155,10 @@ def test_object_on_an_analytic_table_renders_and_extracts_as_two_surfaces():
     shading = (out["colour"] - out["albedo"]).detach().abs().amax(-1)  # [R]
     assert float(shading[clear & ~on_sphere].max()) < 1e-5
     assert float(shading[clear & on_sphere].min()) > 0.01
+    white = math.exp(3.0) / (1.0 + math.exp(3.0))
+    albedo = out["albedo"].detach()
+    assert float((albedo[clear & ~on_sphere] - white).abs().max()) < 1e-3
+    assert float((albedo[clear & on_sphere] - white).abs().amax(-1).min()) > 0.1
     # Near the silhouette the sphere is partly transparent: what it lets through lands on the table, not
     # at the end of the sphere's sample band.
     alone, _, _ = sphere_model(inv_s=400.0)

@@ -121,6 +121,13 @@ def _trilinear(corners: torch.Tensor, frac: torch.Tensor, derivatives: bool) -> 
 
 def _gather(tables: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``[F, 2, 2, 2, N, L]`` rows of ``tables [rows, F]`` at the cell corners ``index [8, N, L]``
-    (one ``index_select``, whose backward is one scatter-add)."""
+    (one ``index_select``, whose backward is one scatter-add).
+
+    Many corners are read feature-major straight from the transposed tables; a few (fewer than a
+    quarter of the rows) row by row, then transposed, so that neither the gather nor its backward
+    touches the whole table. Forward and backward on the CPU, 2 threads, 2^20 rows: 2000 points
+    6 ms feature-major, 2 ms row by row; 42 000 points 20 ms and 27 ms."""
     _, n, levels = index.shape
+    if index.numel() < tables.shape[0] // 4:
+        return tables.index_select(0, index.reshape(-1)).t().reshape(tables.shape[1], 2, 2, 2, n, levels)
     return tables.t().index_select(1, index.reshape(-1)).view(tables.shape[1], 2, 2, 2, n, levels)

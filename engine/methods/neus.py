@@ -68,9 +68,16 @@ Decisions worth knowing:
 * The table is diffuse: where it is seen, the colour is the albedo alone, without the
   view-dependent residual, which could otherwise paint on the table a stand-in for a foot the
   field lacks that changes with the view (spot-tabletop, 1500 steps: Chamfer-L1 0.0079 -> 0.0077).
+* The table's albedo is a field of its own (:meth:`NeuSModel.table_colour`). With one albedo field
+  for both, a surface hanging a few hundredths above the table (the hull's keel under the belly)
+  took the table's colours from the shared grid cells, and the few low views that see past it
+  could not tell it from the table (spot-tabletop, 5000 steps, one thread: 0.0065 -> 0.0057).
 * A step costs about half what it did once the SDF's gradient for the eikonal loss came in closed
-  form (:meth:`~engine.fields.hash_grid.HashGrid.with_jacobian`), so ``balanced`` now takes 3000
-  steps in the time 1500 took (spot-tabletop: 0.0077 -> 0.0073; spot with masks 0.0032 -> 0.0030).
+  form (:meth:`~engine.fields.hash_grid.HashGrid.with_jacobian`), and a third less again once the
+  hash grid interpolated axis by axis on contiguous ``[N, L]`` slices, the march covered only the
+  box around the cached surface and the colours-only warm-up skipped the field's backward
+  (mask-free step 0.22 -> 0.145 s on two threads). ``balanced`` takes 5000 steps (3000 gave
+  0.0064-0.0068 mask-free, 5000 0.0060-0.0065 before the table had its own albedo).
 * No prior decides what few views see. On spot-tabletop most of the remaining error is the
   belly's underside and the legs below it, which at most five of the 60 views (all 10-65 degrees
   above the table) see (``benchmarks/error_by_height.py``); the fit leaves it near the hull of the
@@ -78,10 +85,8 @@ Decisions worth knowing:
   Chamfer-L1 0.0225) or traded a higher belly for thinner hooves (0.01: 0.0066), and drawing the
   low views more often did not help beyond noise (BENCHMARKS.md, session 6).
 
-Status (see BENCHMARKS.md for the numbers and commands): with masks, the ``balanced`` preset beats
-the visual hull on all four shared objects and meets issue 5's spot and rocker-arm targets in
-6.5 to 8 minutes per object on the 2-core CPU. Mask-free runs started from the located object
-come much closer than the sphere start (spot-tabletop) but not to issue 5's 0.006 target.
+Status: see BENCHMARKS.md (NeuS, issue 5) for the numbers of the ``balanced`` preset on the
+2-core CPU, with and without masks, and the commands that measure them.
 """
 
 from __future__ import annotations
@@ -98,7 +103,7 @@ import trimesh
 from ..carving import hull_sdf
 from ..data.dataset import DatasetSplit
 from ..errors import InputError
-from ..fields import AlbedoField, albedo_colours
+from ..fields import AlbedoField, HashGrid, albedo_colours
 from ..fields.sdf import BackgroundField, ColourHead, SDFField
 from ..geometry.grid_surface import extract_surface
 from ..geometry.tet_grid import grid_shape
@@ -173,6 +178,9 @@ class NeuSModel(torch.nn.Module):
     With ``table = (point [3], up [3])`` (unit volume) the table is a second surface: the plane
     through ``point`` with normal ``up``, moved along ``up`` by a learned offset (the located table
     is off by a few thousandths; its texture pins it down). The field then holds the object alone.
+    The table has an albedo field of its own (``table_albedo``, read where a ray meets its plane):
+    were it the object's, any surface hanging just above the table would wear the table's colours
+    for free, and the few views that see under the object could not tell it from the table.
     """
 
     def __init__(self, opts: dict, mask_free: bool, hull_start: bool,
@@ -190,10 +198,19 @@ class NeuSModel(torch.nn.Module):
         self.register_buffer("table_point", torch.tensor(point, dtype=torch.float32))
         self.register_buffer("table_up", torch.tensor(up, dtype=torch.float32))
         self.table_offset = torch.nn.Parameter(torch.zeros(())) if table is not None else None
+        self.table_albedo = AlbedoField(levels=opts["levels"], finest=opts["finest"]) if table is not None else None
 
     def height(self, points: torch.Tensor) -> torch.Tensor:
         """``[...]`` signed distance of ``points [..., 3]`` above the table top (requires a table)."""
         return (points - self.table_point) @ self.table_up - self.table_offset
+
+    def table_colour(self, origins: torch.Tensor, directions: torch.Tensor, far: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(t [R], albedo [R, 3])``: where rays ``[R, 3]`` meet the table top (at most ``far [R]``
+        along them) and the table's colour there (requires a table)."""
+        t = self.height(origins) / (-(directions @ self.table_up)).clamp_min(1e-6)
+        t = torch.minimum(t, far)
+        return t, self.table_albedo(origins + directions * t[:, None])
 
 
 def march_cache(cache: SurfaceCache, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor,
@@ -274,11 +291,8 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
     depth = origins.new_zeros(count)
     eikonal = origins.new_zeros(())
     if bool(bare.any()):
-        o, d = origins[bare], directions[bare]  # [B, 3] each
-        t = model.height(o) / (-(d @ model.table_up)).clamp_min(1e-6)  # [B]
-        points = o + d * t[:, None]
-        sample_albedo = model.colour.albedo(points)  # the table is diffuse: no view-dependent residual
-        colour[bare], albedo[bare], opacity[bare], depth[bare] = sample_albedo, sample_albedo, 1.0, t
+        t, table_albedo = model.table_colour(origins[bare], directions[bare], far[bare])  # [B], [B, 3]
+        colour[bare], albedo[bare], opacity[bare], depth[bare] = table_albedo, table_albedo, 1.0, t
     hit = hit & ~bare
     if not bool(hit.any()):
         return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "eikonal": eikonal}
@@ -313,8 +327,11 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
         normals = F.normalize(normals + table_share.reshape(-1, 1) * (model.table_up - normals), dim=-1)
     weights = composite_weights(alpha)  # [H, T]
     sample_colour, sample_albedo = model.colour(points, features, normals, views)
-    if table is not None:  # the table is diffuse: its share of a sample's colour is the albedo alone
-        sample_colour = sample_colour + table_share.reshape(-1, 1) * (sample_albedo - sample_colour)
+    if table is not None:  # the table is diffuse: its share of a sample's colour is its albedo alone
+        table_albedo = model.table_colour(o, d, far[hit])[1][:, None].expand(-1, taken, -1).reshape(-1, 3)
+        share = table_share.reshape(-1, 1)
+        sample_colour = sample_colour + share * (table_albedo - sample_colour)
+        sample_albedo = sample_albedo + share * (table_albedo - sample_albedo)
     colour[hit] = (weights[..., None] * sample_colour.view(-1, taken, 3)).sum(1)
     albedo[hit] = (weights.detach()[..., None] * sample_albedo.view(-1, taken, 3)).sum(1)
     opacity[hit] = weights.sum(1)
@@ -409,11 +426,11 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
     opts, split, progress = data.options, data.split, data.progress
     lo, hi = cache.lo, cache.hi
     iterations = int(opts["iterations"])
-    grids = [model.sdf.encoding.tables, model.colour.albedo.encoding.tables]
+    grids = [module.tables for module in model.modules() if isinstance(module, HashGrid)]
     networks = [p for p in model.parameters() if all(p is not q for q in [*grids, model.log_inv_s])]
     groups = [{"params": grids, "lr": opts["lr"]}, {"params": networks, "lr": opts["lr_mlp"]},
               {"params": [model.log_inv_s], "lr": opts["lr_inv_s"]}]
-    optimizer = torch.optim.Adam(groups, eps=1e-15)
+    optimizer = torch.optim.Adam(groups, eps=1e-15, fused=True)  # mask-free step 0.166 -> 0.154 s (2 threads)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     levels = model.sdf.levels
     start_levels = int(opts["start_levels"])
@@ -582,9 +599,9 @@ NEUS = Method(
     presets={
         "fast": {**_COMMON, "grid": 64, "iterations": 600, "rays": 2048, "mesh_resolution": 192,
                  "faces": 20_000, "texture_size": 1024},
-        "balanced": {**_COMMON, "grid": 64, "iterations": 3000, "rays": 4096, "mesh_resolution": 256,
+        "balanced": {**_COMMON, "grid": 64, "iterations": 5000, "rays": 4096, "mesh_resolution": 256,
                      "faces": 20_000, "texture_size": 1024},
-        "quality": {**_COMMON, "grid": 96, "iterations": 3000, "rays": 8192, "mesh_resolution": 384,
+        "quality": {**_COMMON, "grid": 96, "iterations": 5000, "rays": 8192, "mesh_resolution": 384,
                     "faces": 40_000, "texture_size": 2048},
     },
     run=run_neus,
