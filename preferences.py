@@ -9,6 +9,7 @@ from pathlib import Path
 import bpy
 
 from .bridge import interpreter
+from .bridge.errors import UserError
 
 ADDON_ID = __package__  # "bl_ext.<repository>.meshlift"
 
@@ -92,7 +93,7 @@ def preferred_python(context: bpy.types.Context | None = None) -> str:
 
 
 def engine_python(context: bpy.types.Context | None = None) -> str:
-    """The interpreter for the engine; raises :class:`interpreter.EngineUnavailable`."""
+    """The interpreter for the engine; raises :class:`UserError`."""
     return interpreter.resolve_python(preferred_python(context), blender_python())
 
 
@@ -132,7 +133,7 @@ class MESHLIFT_OT_check_python(bpy.types.Operator):
         try:
             python = engine_python(context)
             info = interpreter.check(python)
-        except interpreter.EngineUnavailable as error:
+        except UserError as error:
             CHECK_RESULT.update(python=python, text=str(error), ok=False)
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}

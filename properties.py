@@ -38,7 +38,7 @@ def methods() -> list[dict[str, Any]]:
 
 
 def load_methods() -> list[dict[str, Any]]:
-    """The engine's methods, waiting for them; raises :class:`interpreter.EngineUnavailable`."""
+    """The engine's methods, waiting for them; raises :class:`UserError`."""
     return interpreter.CATALOG.load(preferences.preferred_python(), preferences.blender_python())
 
 
@@ -83,8 +83,21 @@ def _set_method(self: MeshliftSettings, value: int) -> None:
             self.preset_id = ""
 
 
-def _describe_preset(options: dict[str, Any]) -> str:
-    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in options.items())
+def describe_preset(presets: dict[str, dict[str, Any]], name: str) -> str:
+    """The tooltip of preset ``name``: the values in which the presets differ (``iterations 600,
+    rays 2048``), the rest being the same in all of them."""
+    differing = [key for key in presets[name] if len({repr(p.get(key)) for p in presets.values()}) > 1]
+    text = ", ".join(f"{key.replace('_', ' ')} {presets[name][key]}" for key in differing)
+    return text or "The method's settings"
+
+
+def describe_option(spec: dict[str, Any]) -> str:
+    """The tooltip of one engine option: its doc, then unit, range and default (``methods --json``)."""
+    bounds = [f"at least {spec['min']}" if spec.get("min") is not None else "",
+              f"at most {spec['max']}" if spec.get("max") is not None else ""]
+    details = [f"unit: {spec['unit']}" if spec.get("unit") else "", " and ".join(b for b in bounds if b),
+               f"default {spec.get('default')}"]
+    return f"{spec.get('doc', '')} ({'; '.join(d for d in details if d)})"
 
 
 def _preset_items(self: MeshliftSettings, _context: Any) -> list[tuple[str, str, str, int]]:
@@ -92,10 +105,46 @@ def _preset_items(self: MeshliftSettings, _context: Any) -> list[tuple[str, str,
     if info is None:
         items = [("NONE", "-", "The engine's presets are not known yet", 0)]
     else:
-        items = [(name, name.title(), _describe_preset(options), i)
-                 for i, (name, options) in enumerate(info["presets"].items())]
+        items = [(name, name.title(), describe_preset(info["presets"], name), i)
+                 for i, name in enumerate(info["presets"])]
     _ITEMS["preset"] = items
     return items
+
+
+def _option_items(_self: Any, context: Any) -> list[tuple[str, str, str, int]]:
+    info = method_info(context.scene.meshlift) if context is not None and context.scene else None
+    specs = (info or {}).get("options", {})
+    items = [(key, key.replace("_", " ").title(), describe_option(spec), i)
+             for i, (key, spec) in enumerate(specs.items())]
+    _ITEMS["option"] = items or [("NONE", "-", "The engine's options are not known yet", 0)]
+    return _ITEMS["option"]
+
+
+def _get_option(self: MeshliftOption) -> int:
+    names = [item[0] for item in _ITEMS.get("option", [])]
+    return names.index(self.key) if self.key in names else 0
+
+
+def _set_option(self: MeshliftOption, value: int) -> None:
+    items = _ITEMS.get("option", [])
+    if 0 <= value < len(items) and items[value][0] != "NONE":
+        self.key = items[value][0]
+
+
+class MeshliftOption(bpy.types.PropertyGroup):
+    """One override of an engine option (``-o KEY=VALUE`` on the command line)."""
+
+    key: bpy.props.StringProperty(name="Option Name", default="", options={"HIDDEN"})
+    option: bpy.props.EnumProperty(
+        name="Option", description="The engine option to set (its tooltip says what it does)",
+        items=_option_items, get=_get_option, set=_set_option,
+    )
+    value: bpy.props.StringProperty(name="Value", description="The option's value; the engine checks it")
+
+
+def option_overrides(settings: MeshliftSettings) -> dict[str, str]:
+    """The panel's option overrides, ``{name: value text}`` (rows without a name are ignored)."""
+    return {item.key: item.value.strip() for item in settings.options if item.key and item.value.strip()}
 
 
 def preset_name(settings: MeshliftSettings) -> str:
@@ -156,9 +205,11 @@ class MeshliftSettings(bpy.types.PropertyGroup):
         name="Collection", description="Collection that receives the result (created under the scene collection)",
         default="Meshlift",
     )
+    options: bpy.props.CollectionProperty(type=MeshliftOption, name="Engine Options")
 
 
 def register() -> None:
+    bpy.utils.register_class(MeshliftOption)
     bpy.utils.register_class(MeshliftSettings)
     bpy.types.Scene.meshlift = bpy.props.PointerProperty(type=MeshliftSettings)
 
@@ -166,4 +217,5 @@ def register() -> None:
 def unregister() -> None:
     del bpy.types.Scene.meshlift
     bpy.utils.unregister_class(MeshliftSettings)
+    bpy.utils.unregister_class(MeshliftOption)
     _ITEMS.clear()

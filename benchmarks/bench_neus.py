@@ -29,8 +29,9 @@ def run_one(name: str, preset: str, options: list[str], keep: str | None) -> dic
     import torch
 
     from engine.cli import parse_options
-    from engine.pipeline import ReconstructJob, reconstruct
+    from engine.pipeline import reconstruct
     from engine.progress import Progress
+    from engine.protocol import ReconstructJob
 
     with tempfile.TemporaryDirectory() as folder:
         out = Path(keep) / name if keep else Path(folder) / "out"

@@ -24,8 +24,9 @@ from PIL import Image
 from engine.cli import parse_options
 from engine.data.transforms import load_split
 from engine.export import read_textured
-from engine.pipeline import ReconstructJob, reconstruct
+from engine.pipeline import reconstruct
 from engine.progress import Progress
+from engine.protocol import ReconstructJob
 from engine.texture import render_textured
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,8 +26,8 @@ import trimesh
 from engine.data.transforms import load_split
 from engine.evaluate import geometry_metrics
 from engine.jobs import run_job
-from engine.pipeline import ReconstructJob
 from engine.progress import Progress
+from engine.protocol import ReconstructJob
 from engine.render import rasterize
 from engine.sfm.align import pose_errors
 from engine.sfm.poses import recover_poses

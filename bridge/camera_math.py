@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..engine.protocol import safe_name
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,10 @@ def rigid(matrix: Sequence[Sequence[float]]) -> list[list[float]]:
     return rows
 
 
-def safe_name(name: str, taken: set[str] | None = None) -> str:
-    """A file-system-safe, unique (within ``taken``, which it updates) version of ``name``."""
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "camera"
+def unique_name(name: str, taken: set[str] | None = None) -> str:
+    """A file-system-safe (:func:`engine.protocol.safe_name`), unique (within ``taken``, which it
+    updates; case-insensitive) version of ``name``."""
+    base = safe_name(name, "camera")
     candidate, number = base, 1
     while taken is not None and candidate.lower() in taken:
         number += 1

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import EXTENSION_ROOT
+from .errors import UserError
 
 HOW_TO = ("Set 'Engine Python' in Edit > Preferences > Add-ons > Meshlift to a Python 3.11 that has PyTorch and "
           "the engine's requirements (see the README section 'A Python for the engine').")
@@ -24,10 +25,6 @@ TIMEOUT = 120.0
 _lock = threading.Lock()
 _torch_cache: dict[str, bool] = {}
 _methods_cache: dict[str, list[dict[str, Any]]] = {}
-
-
-class EngineUnavailable(RuntimeError):
-    """No usable interpreter, or it cannot run the engine; the message is meant for the user."""
 
 
 def run_python(python: str, args: list[str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
@@ -71,42 +68,42 @@ def resolve_python(preferred: str, blender_python: str) -> str:
     ``blender_python`` when it can import torch.
 
     Raises:
-        EngineUnavailable: with what is wrong and how to fix it.
+        UserError: with what is wrong and how to fix it.
     """
     if preferred.strip():
         path = executable(preferred.strip())
         if path is None:
-            raise EngineUnavailable(f"The engine Python '{preferred}' does not exist or is not executable. {HOW_TO}")
+            raise UserError(f"The engine Python '{preferred}' does not exist or is not executable. {HOW_TO}")
         if not can_import_torch(path):
-            raise EngineUnavailable(f"The engine Python {path} cannot import torch. {HOW_TO}")
+            raise UserError(f"The engine Python {path} cannot import torch. {HOW_TO}")
         return path
     if blender_python and executable(blender_python) and can_import_torch(blender_python):
         return blender_python
-    raise EngineUnavailable(f"Blender's own Python ({blender_python or 'unknown'}) cannot import torch. {HOW_TO}")
+    raise UserError(f"Blender's own Python ({blender_python or 'unknown'}) cannot import torch. {HOW_TO}")
 
 
 def check(python: str) -> dict[str, Any]:
     """``python -m engine check``: ``{"torch": version, "cuda_available": bool, "cuda_devices": [...]}``.
 
     Raises:
-        EngineUnavailable: the interpreter cannot run the engine.
+        UserError: the interpreter cannot run the engine.
     """
     path = executable(python)
     if path is None:
-        raise EngineUnavailable(f"'{python}' does not exist or is not executable. {HOW_TO}")
+        raise UserError(f"'{python}' does not exist or is not executable. {HOW_TO}")
     try:
         done = run_python(path, ["-m", "engine", "check"])
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise EngineUnavailable(f"Running the engine with {path} failed: {error}") from error
+        raise UserError(f"Running the engine with {path} failed: {error}") from error
     if done.returncode != 0:
         reason = last_line(done.stderr) or f"exit code {done.returncode}"
         if "No module named 'torch'" in done.stderr:
-            raise EngineUnavailable(f"{path} cannot import torch. {HOW_TO}")
-        raise EngineUnavailable(f"{path} cannot run the engine: {reason}")
+            raise UserError(f"{path} cannot import torch. {HOW_TO}")
+        raise UserError(f"{path} cannot run the engine: {reason}")
     try:
         return json.loads(last_line(done.stdout))
     except json.JSONDecodeError as error:
-        raise EngineUnavailable(f"{path} gave an unexpected answer to 'engine check': {done.stdout[:200]!r}") from error
+        raise UserError(f"{path} gave an unexpected answer to 'engine check': {done.stdout[:200]!r}") from error
 
 
 def describe_check(info: dict[str, Any]) -> str:
@@ -119,20 +116,20 @@ def describe_check(info: dict[str, Any]) -> str:
 
 def query_methods(python: str, refresh: bool = False) -> list[dict[str, Any]]:
     """``python -m engine methods --json`` (cached per interpreter): the methods, their presets and
-    options. Raises :class:`EngineUnavailable`."""
+    options. Raises :class:`UserError`."""
     with _lock:
         if not refresh and python in _methods_cache:
             return _methods_cache[python]
     try:
         done = run_python(python, ["-m", "engine", "methods", "--json"])
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise EngineUnavailable(f"Asking the engine for its methods with {python} failed: {error}") from error
+        raise UserError(f"Asking the engine for its methods with {python} failed: {error}") from error
     if done.returncode != 0:
-        raise EngineUnavailable(f"{python} cannot run the engine: {last_line(done.stderr) or done.returncode}")
+        raise UserError(f"{python} cannot run the engine: {last_line(done.stderr) or done.returncode}")
     try:
         methods = json.loads(last_line(done.stdout))
     except json.JSONDecodeError as error:
-        raise EngineUnavailable(f"The engine's method list is not JSON: {done.stdout[:200]!r}") from error
+        raise UserError(f"The engine's method list is not JSON: {done.stdout[:200]!r}") from error
     with _lock:
         _methods_cache[python] = methods
     return methods
@@ -166,7 +163,7 @@ class Catalog:
         try:
             python = resolve_python(*key)
             methods, error = query_methods(python), None
-        except EngineUnavailable as failure:
+        except UserError as failure:
             python, methods, error = None, None, str(failure)
         with self._lock:
             if self.key == key:
@@ -183,14 +180,14 @@ class Catalog:
             self._thread.start()
 
     def load(self, preferred: str, blender_python: str) -> list[dict[str, Any]]:
-        """The methods, loading them now if needed; raises :class:`EngineUnavailable`."""
+        """The methods, loading them now if needed; raises :class:`UserError`."""
         self.prefetch(preferred, blender_python)
         thread = self._thread
         if thread is not None:
             thread.join(TIMEOUT)
         with self._lock:
             if self.methods is None:
-                raise EngineUnavailable(self.error or "The engine did not list its methods in time.")
+                raise UserError(self.error or "The engine did not list its methods in time.")
             return self.methods
 
     def reset(self) -> None:

@@ -125,11 +125,23 @@ class Cameras:
             torch.arange(self.width, device=device, dtype=dtype) + 0.5,
             indexing="ij",
         )
-        x = (px[None] - self.cx[:, None, None]) / self.fx[:, None, None]
-        y = -(py[None] - self.cy[:, None, None]) / self.fy[:, None, None]
-        d_cam = torch.stack([x, y, -torch.ones_like(x)], dim=-1)  # [N, H, W, 3]
+        d_cam = self._camera_directions(px[None], py[None], (slice(None), None, None))  # [N, H, W, 3]
         d_world = torch.einsum("nij,nhwj->nhwi", self.c2w[:, :3, :3], d_cam)
         return torch.nn.functional.normalize(d_world, dim=-1)
+
+    def rays(self, view: torch.Tensor, column: torch.Tensor, row: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(origins [R, 3], unit directions [R, 3])`` in world space of the rays through the pixel
+        centres ``(column, row)`` (``[R]`` integers) of the views ``view [R]``."""
+        d_cam = self._camera_directions(column.to(self.fx.dtype) + 0.5, row.to(self.fx.dtype) + 0.5, view)
+        directions = torch.einsum("rij,rj->ri", self.c2w[view, :3, :3], d_cam)
+        return self.c2w[view, :3, 3], torch.nn.functional.normalize(directions, dim=-1)
+
+    def _camera_directions(self, px: torch.Tensor, py: torch.Tensor, index: object) -> torch.Tensor:
+        """``[..., 3]`` camera-space directions (``z = -1``) through the continuous pixel positions
+        ``px, py``, with the intrinsics ``fx[index]`` etc. (broadcast against ``px``)."""
+        x = (px - self.cx[index]) / self.fx[index]
+        y = -(py - self.cy[index]) / self.fy[index]
+        return torch.stack([x, y, -torch.ones_like(x)], dim=-1)
 
     def intrinsics(self) -> torch.Tensor:
         """``[N, 3, 3]`` pinhole matrices ``K``. ``K`` is shared by both conventions."""

@@ -1,4 +1,5 @@
-"""Silhouette carving: how strongly the masks agree that a 3D point lies inside the object."""
+"""Silhouette carving: how strongly the masks agree that a 3D point lies inside the object, and the
+visual hull that follows (its soft occupancy, its signed distance, its surface)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+import trimesh
 from scipy.ndimage import distance_transform_edt
 
 from .data.dataset import DatasetSplit
-from .geometry.tet_grid import grid_shape
+from .geometry.grid_surface import extract_surface
+from .utils.math import cell_centres, lattice_nodes
 
 # A point has to be inside the image of at least this share of the views to count as occupied:
 # points that almost no camera sees are not evidence of an object.
@@ -62,17 +65,32 @@ def mask_occupancy(
 
 
 def hull_sdf(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
-             on_view: object = None) -> torch.Tensor:
+             on_view: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """``[X+1, Y+1, Z+1]`` signed distance (negative inside) to the visual hull at the lattice nodes of
     the grid over ``[lo, hi]``: Euclidean distance transforms away from the surface, the soft
     occupancy's sub-cell crossing next to it."""
-    shape = grid_shape(lo, hi, resolution)
     cell = float((hi - lo).max()) / resolution
-    axes = [lo[a] + torch.arange(shape[a] + 1, device=lo.device, dtype=lo.dtype) * cell for a in range(3)]
-    nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
-    occupancy = mask_occupancy(nodes, split, on_view).reshape([n + 1 for n in shape]).cpu().numpy()
+    nodes = lattice_nodes(lo, hi, resolution)  # [X+1, Y+1, Z+1, 3]
+    occupancy = mask_occupancy(nodes.reshape(-1, 3), split, on_view).reshape(nodes.shape[:3]).cpu().numpy()
     inside = occupancy > 0.5
     distance = np.where(inside, -distance_transform_edt(inside), distance_transform_edt(~inside)) * cell
     near = np.abs(distance) <= 1.01 * cell
     sdf = np.where(near, (0.5 - occupancy) * 2.0 * cell, distance - np.sign(distance) * 0.5 * cell)
     return torch.from_numpy(sdf.astype(np.float32)).to(lo.device)
+
+
+def hull_mesh(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
+              on_view: Callable[[int, int], None] | None = None) -> tuple[trimesh.Trimesh, list[int], float] | None:
+    """The visual hull's surface in the box ``[lo, hi]`` (the frame of ``split``'s cameras), carved
+    at the cell centres of a ``resolution`` grid: marching cubes of the soft occupancy at 0.5
+    (closed at the box's sides), outward, small pieces dropped.
+
+    Returns ``(mesh, grid shape [X, Y, Z], cell size)``, or ``None`` when the hull is empty (the
+    masks share no point of the box).
+    """
+    points, shape = cell_centres(lo, hi, resolution)
+    cell = float((hi - lo).max()) / resolution
+    occupancy = mask_occupancy(points, split, on_view).reshape(shape).cpu().numpy()
+    if occupancy.max() <= 0.5:
+        return None
+    return extract_surface(occupancy, points[0].cpu().numpy(), cell), shape, cell

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import MeshliftError
-from .progress import Event
+from . import protocol
+from .errors import InputError
+from .protocol import DEFAULT_METHOD, DEFAULT_PRESET, EXIT_BAD_INPUT, PRESETS, Event, ReconstructJob
 
-PRESETS = ("fast", "balanced", "quality")
 # No rate: steps differ in cost, so "it/s" would mislead; the remaining time comes from the engine.
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n}/{total} [{elapsed}<{remaining}]"
 
@@ -32,7 +32,7 @@ class TerminalProgress:
     def __call__(self, event: Event) -> None:
         from tqdm import tqdm  # noqa: PLC0415 (only the terminal front end needs it)
 
-        if event["type"] == "progress":
+        if event["type"] == protocol.PROGRESS:
             if event["stage"] != self._stage:
                 self.close()
                 self._stage = event["stage"]
@@ -41,9 +41,9 @@ class TerminalProgress:
             self._bar.total = event["total"]
             self._bar.n = event["step"]
             self._bar.refresh()
-        elif event["type"] == "log":
+        elif event["type"] == protocol.LOG:
             tqdm.write(f"[{event['level']}] {event['message']}", file=sys.stderr)
-        elif event["type"] in ("result", "error"):
+        elif event["type"] in protocol.FINAL_EVENTS:
             self.close()
 
     def close(self) -> None:
@@ -59,7 +59,7 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise MeshliftError(f"Options are KEY=VALUE, got '{pair}'")
+            raise InputError(f"Options are KEY=VALUE, got '{pair}'")
         options[key.strip()] = value.strip()
     return options
 
@@ -76,7 +76,6 @@ def print_result(event: Event) -> None:
 
 def command_reconstruct(args: argparse.Namespace) -> int:
     from .jobs import run_job  # noqa: PLC0415 (keeps `methods`/`check` fast)
-    from .pipeline import ReconstructJob  # noqa: PLC0415
 
     job = ReconstructJob(
         dataset=args.dataset, out=args.out, method=args.method, preset=args.preset, device=args.device,
@@ -88,12 +87,12 @@ def command_reconstruct(args: argparse.Namespace) -> int:
 
     def emit(event: Event) -> None:
         terminal(event)
-        if event["type"] in ("result", "error"):
+        if event["type"] in protocol.FINAL_EVENTS:
             final["event"] = event
 
     code = run_job(job, emit)
     event = final["event"]
-    if event["type"] == "result":
+    if event["type"] == protocol.RESULT:
         if args.json:
             print(json.dumps(event))
         else:
@@ -167,8 +166,9 @@ def command_check(_args: argparse.Namespace) -> int:
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", default="hull", help="reconstruction method (see `methods`; default hull)")
-    parser.add_argument("--preset", default="balanced", choices=PRESETS, help="speed/quality trade-off")
+    parser.add_argument("--method", default=DEFAULT_METHOD,
+                        help=f"reconstruction method (see `methods`; default {DEFAULT_METHOD})")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESETS, help="speed/quality trade-off")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                         help="override a preset option, e.g. -o resolution=256 -o faces=50000")
@@ -226,6 +226,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except MeshliftError as error:
+    except InputError as error:
         print(f"meshlift: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT

@@ -1,15 +1,12 @@
-"""Exceptions that carry a message meant for the user, not a traceback."""
+"""The engine's two exceptions: a problem the user can fix, and a cancel."""
 
 
-class MeshliftError(Exception):
+class InputError(Exception):
     """A problem the user can fix (bad input, missing files, impossible settings).
 
-    The command line and the worker print its message as is, without a traceback.
+    The command line and the worker print its message as is, without a traceback, and exit with
+    ``engine.protocol.EXIT_BAD_INPUT``. It is the engine's only user-error type.
     """
-
-
-class InputError(MeshliftError):
-    """The dataset or the job description is unusable."""
 
 
 class Cancelled(Exception):

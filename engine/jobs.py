@@ -19,28 +19,29 @@ from typing import Any
 
 import torch
 
-from .errors import Cancelled, MeshliftError
+from . import protocol
+from .errors import Cancelled, InputError
 from .output import OutputDir
-from .pipeline import ReconstructJob, reconstruct
-from .progress import Event, Progress
+from .pipeline import reconstruct
+from .progress import Progress
+from .protocol import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Event, ReconstructJob
 
 CANCEL_GRACE_SECONDS = 0.5
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
 
 def error_event(error: BaseException) -> tuple[Event, int]:
     """The protocol's ``error`` message for ``error`` and the matching exit code."""
     if isinstance(error, Cancelled):
-        return {"type": "error", "kind": "cancelled", "message": "Cancelled; nothing was written."}, EXIT_CANCELLED
-    if isinstance(error, MeshliftError):
-        return {"type": "error", "kind": "input", "message": str(error)}, EXIT_BAD_INPUT
+        return protocol.error_event(protocol.CANCELLED, "Cancelled; nothing was written."), EXIT_CANCELLED
+    if isinstance(error, InputError):
+        return protocol.error_event(protocol.INPUT, str(error)), EXIT_BAD_INPUT
     if isinstance(error, torch.OutOfMemoryError):
         message = ("The device ran out of memory. Try the 'fast' preset, fewer or smaller images "
                    "(image_scale), or the CPU.")
-        return {"type": "error", "kind": "out_of_memory", "message": message}, EXIT_FAILED
+        return protocol.error_event(protocol.OUT_OF_MEMORY, message), EXIT_FAILED
     print("".join(traceback.format_exception(error)), file=sys.stderr, flush=True)
     message = f"Internal error ({type(error).__name__}: {error}). The details are on the worker's stderr."
-    return {"type": "error", "kind": "internal", "message": message}, EXIT_FAILED
+    return protocol.error_event(protocol.INTERNAL, message), EXIT_FAILED
 
 
 def run_job(job: ReconstructJob, emit: Callable[[Event], None]) -> int:
@@ -50,7 +51,7 @@ def run_job(job: ReconstructJob, emit: Callable[[Event], None]) -> int:
     progress = Progress(emit, cancel.is_set)
     try:
         output = OutputDir(job.out, job.force)
-    except MeshliftError as error:
+    except InputError as error:
         event, code = error_event(error)
         emit(event)
         return code
@@ -79,7 +80,7 @@ def run_job(job: ReconstructJob, emit: Callable[[Event], None]) -> int:
             signal.signal(sig, handler)
 
     if "result" in outcome:
-        emit({"type": "result", **outcome["result"]})
+        emit(protocol.result_event(**outcome["result"]))
         return EXIT_OK
     event, code = error_event(Cancelled() if cancel.is_set() else outcome["error"])
     emit(event)

@@ -21,6 +21,7 @@ from .carving import mask_occupancy
 from .data.dataset import DatasetSplit
 from .data.transforms import find_transforms
 from .errors import InputError
+from .utils.math import cell_centres
 
 COARSE_RESOLUTION = 48
 
@@ -75,18 +76,6 @@ def look_at_point(cameras: Cameras) -> torch.Tensor:
     return torch.linalg.solve(a, b).float()
 
 
-def grid_points(lo: torch.Tensor, hi: torch.Tensor, resolution: int) -> tuple[torch.Tensor, list[int]]:
-    """Cell centres of a grid over the box ``[lo, hi]`` with ``resolution`` cells on its longest side.
-
-    Returns ``points [X*Y*Z, 3]`` (x slowest, z fastest) and the grid shape ``[X, Y, Z]``.
-    """
-    cell = float((hi - lo).max()) / resolution
-    shape = [max(2, int(torch.ceil((hi[a] - lo[a]) / cell - 1e-6))) for a in range(3)]
-    axes = [lo[a] + (torch.arange(shape[a], device=lo.device, dtype=lo.dtype) + 0.5) * cell for a in range(3)]
-    points = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
-    return points, shape
-
-
 def find_roi(split: DatasetSplit, margin: float = 0.04, on_step: Callable[[int, int], None] | None = None
              ) -> Normalization:
     """The object's bounding box from the cameras and masks, as a :class:`Normalization`.
@@ -103,7 +92,7 @@ def find_roi(split: DatasetSplit, margin: float = 0.04, on_step: Callable[[int, 
     half = float((cams.centers - center).norm(dim=-1).median())
     lo, hi = center - half, center + half
     for n_pass in range(2):
-        points, _ = grid_points(lo, hi, COARSE_RESOLUTION)
+        points, _ = cell_centres(lo, hi, COARSE_RESOLUTION)
         cell = float((hi - lo).max()) / COARSE_RESOLUTION
         report = None if on_step is None else (lambda i, n, p=n_pass: on_step(p * n + i, 2 * n))
         occupied = mask_occupancy(points, split, report) > 0.5

@@ -1,7 +1,7 @@
 """``python -m engine worker JOB.json``: the process the Blender add-on starts.
 
 It reads one job, writes one JSON object per line to stdout and nothing else (anything a library
-prints goes to stderr), and exits with the codes of :mod:`engine.jobs`. See ``engine/README.md``.
+prints goes to stderr), and exits with the codes of :mod:`engine.protocol`. See ``engine/README.md``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import IO
 
 from .errors import InputError
-from .jobs import EXIT_BAD_INPUT, error_event, run_job
-from .pipeline import ReconstructJob
-from .progress import Event
+from .jobs import error_event, run_job
+from .protocol import EXIT_BAD_INPUT, Event, ReconstructJob, parse_job
 
 
 class JsonLines:
@@ -51,12 +50,7 @@ def read_job(path: str | Path) -> ReconstructJob:
         raise InputError(f"Cannot read the job file {path}: {error.strerror}") from error
     except json.JSONDecodeError as error:
         raise InputError(f"The job file {path} is not valid JSON: {error}") from error
-    if not isinstance(data, dict):
-        raise InputError("The job file must hold a JSON object")
-    command = data.pop("command", "reconstruct")
-    if command != "reconstruct":
-        raise InputError(f"Unknown job command '{command}'; the worker runs 'reconstruct' jobs")
-    return ReconstructJob.from_dict(data)
+    return parse_job(data)
 
 
 def main(job_path: str) -> int:

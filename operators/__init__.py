@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Operators (reconstruct, reconstruct from photos, export, cancel) and the Object ▸ Meshlift menu that makes them
-findable with F3 menu search."""
+"""Operators (reconstruct, reconstruct from photos, export, cancel, engine-option rows) and the
+Object ▸ Meshlift menu that makes them findable with F3 menu search."""
 
 from __future__ import annotations
 
 import bpy
 
-from . import jobs
+from . import scene_job
+from .engine_options import CLASSES as OPTION_CLASSES
 from .photos import CLASSES as PHOTO_CLASSES
 from .reconstruct import CLASSES as OPERATOR_CLASSES
 
@@ -31,13 +32,13 @@ def draw_object_menu(self: bpy.types.Menu, _context: bpy.types.Context) -> None:
     self.layout.menu(MESHLIFT_MT_object.bl_idname)
 
 
-CLASSES = (*OPERATOR_CLASSES, *PHOTO_CLASSES, MESHLIFT_MT_object)
+CLASSES = (*OPERATOR_CLASSES, *PHOTO_CLASSES, *OPTION_CLASSES, MESHLIFT_MT_object)
 
 
 @bpy.app.handlers.persistent
 def stop_job_on_load(*_args: object) -> None:
     """Loading another file drops the modal operator's handler: stop its worker too."""
-    jobs.shutdown()
+    scene_job.shutdown()
 
 
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
@@ -50,7 +51,7 @@ def register() -> None:
 
 
 def unregister() -> None:
-    jobs.shutdown()
+    scene_job.shutdown()
     if stop_job_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(stop_job_on_load)
     bpy.types.VIEW3D_MT_object.remove(draw_object_menu)

@@ -17,16 +17,13 @@ from pathlib import Path
 
 import bpy
 
-from ..bridge.camera_math import camera_intrinsics, render_size, rigid, safe_name, write_transforms
+from ..bridge.camera_math import camera_intrinsics, render_size, rigid, unique_name, write_transforms
+from ..bridge.errors import UserError
 
 RENDERABLE = {"MESH", "CURVE", "CURVES", "SURFACE", "META", "FONT", "VOLUME", "POINTCLOUD", "GREASEPENCIL"}
 MIN_CAMERAS = 3
 FILE_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "OPEN_EXR": ".exr", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp",
                "TARGA": ".tga"}
-
-
-class InputProblem(Exception):
-    """Bad input; the message is meant for the user."""
 
 
 def selected_cameras(context: bpy.types.Context) -> list[bpy.types.Object]:
@@ -38,21 +35,21 @@ def cameras_by_name(scene: bpy.types.Scene, names: list[str]) -> list[bpy.types.
     for name in names:
         obj = scene.objects.get(name)
         if obj is None or obj.type != "CAMERA":
-            raise InputProblem(f"'{name}' is not a camera in the scene '{scene.name}'")
+            raise UserError(f"'{name}' is not a camera in the scene '{scene.name}'")
         found.append(obj)
     return found
 
 
 def check_cameras(cameras: list[bpy.types.Object]) -> None:
     if not cameras:
-        raise InputProblem("No cameras selected. Select at least 3 camera objects that look at the object, "
+        raise UserError("No cameras selected. Select at least 3 camera objects that look at the object, "
                            "or choose an image folder as the source.")
     if len(cameras) < MIN_CAMERAS:
-        raise InputProblem(f"Only {len(cameras)} camera(s) selected; select at least {MIN_CAMERAS} cameras "
+        raise UserError(f"Only {len(cameras)} camera(s) selected; select at least {MIN_CAMERAS} cameras "
                            "that look at the object from different sides.")
     for camera in cameras:
         if camera.data.type != "PERSP":
-            raise InputProblem(f"Camera '{camera.name}' is {camera.data.type.lower()}; Meshlift needs perspective "
+            raise UserError(f"Camera '{camera.name}' is {camera.data.type.lower()}; Meshlift needs perspective "
                                "cameras.")
 
 
@@ -77,7 +74,7 @@ def copy_image(image: bpy.types.Image, folder: Path, stem: str) -> str:
         return f"{stem}{suffix}"
     source = Path(bpy.path.abspath(image.filepath, library=image.library)) if image.filepath else None
     if source is None or not source.is_file():
-        raise InputProblem(f"The background image '{image.name}' has no file on disk and is not packed; "
+        raise UserError(f"The background image '{image.name}' has no file on disk and is not packed; "
                            "save or pack it first.")
     shutil.copyfile(source, folder / f"{stem}{source.suffix.lower()}")
     return f"{stem}{source.suffix.lower()}"
@@ -150,13 +147,13 @@ class RenderSettings:
 def check_sources(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer,
                   cameras: list[bpy.types.Object]) -> dict[str, bpy.types.Image | None]:
     """Check that every camera has an image or something to render; returns each camera's
-    background image (``None``: it will be rendered). Raises :class:`InputProblem`."""
+    background image (``None``: it will be rendered). Raises :class:`UserError`."""
     check_cameras(cameras)
     images = {camera.name: background_image(camera) for camera in cameras}
     to_render = [camera for camera in cameras if images[camera.name] is None]
     if to_render and not has_something_to_render(scene, view_layer):
         names = ", ".join(c.name for c in to_render[:4]) + (", ..." if len(to_render) > 4 else "")
-        raise InputProblem(f"The cameras {names} have no background image and the scene has nothing visible to "
+        raise UserError(f"The cameras {names} have no background image and the scene has nothing visible to "
                            "render. Add the object to reconstruct, or give each camera a background image.")
     return images
 
@@ -168,7 +165,7 @@ def export_cameras(
     """Write ``folder/transforms.json`` and ``folder/images/*`` for ``cameras``; returns the json path.
 
     Raises:
-        InputProblem: no or too few cameras, non-perspective cameras, cameras without images in a
+        UserError: no or too few cameras, non-perspective cameras, cameras without images in a
             scene with nothing to render, unusable background images.
     """
     images = check_sources(scene, view_layer, cameras)
@@ -178,7 +175,7 @@ def export_cameras(
     frames = []
     with RenderSettings(scene):
         for index, camera in enumerate(cameras):
-            stem = safe_name(camera.name, taken)
+            stem = unique_name(camera.name, taken)
             if on_progress is not None:
                 on_progress(index, len(cameras), camera.name)
             image = images[camera.name]
@@ -189,7 +186,7 @@ def export_cameras(
                 with quiet_stdout(bpy.app.background):
                     bpy.ops.render.render(write_still=True, scene=scene.name)
                 if not path.is_file():
-                    raise InputProblem(f"Rendering camera '{camera.name}' produced no image (is the render "
+                    raise UserError(f"Rendering camera '{camera.name}' produced no image (is the render "
                                        "engine able to run here?)")
                 file_name = path.name
             else:

@@ -18,7 +18,8 @@ import bpy
 import mathutils
 
 from ..bridge.camera_math import Intrinsics, blender_camera_settings
-from . import jobs
+from ..bridge.errors import UserError
+from . import scene_job
 from .reconstruct import ReconstructBase, parse_options
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -26,17 +27,17 @@ MIN_PHOTOS = 3
 
 
 def check_photo_folder(folder: str) -> Path:
-    """The folder as a path; raises :class:`jobs.UserError` unless it holds enough photos."""
+    """The folder as a path; raises :class:`UserError` unless it holds enough photos."""
     path = Path(bpy.path.abspath(folder)) if folder else None
     if path is None or not path.is_dir():
-        raise jobs.UserError(f"Choose an existing folder of photos (got '{folder}')." if folder else
+        raise UserError(f"Choose an existing folder of photos (got '{folder}')." if folder else
                              "Choose a folder of photos (JPEG or PNG) of one object.")
     count = sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
     if count < MIN_PHOTOS:
-        raise jobs.UserError(f"The folder {path} has {count} JPEG/PNG photo(s); take at least {MIN_PHOTOS} "
+        raise UserError(f"The folder {path} has {count} JPEG/PNG photo(s); take at least {MIN_PHOTOS} "
                              "(20-60 overlapping photos all around the object work best).")
     if list(path.glob("transforms*.json")):
-        raise jobs.UserError(f"The folder {path} already has camera poses (transforms.json): use "
+        raise UserError(f"The folder {path} already has camera poses (transforms.json): use "
                              "Reconstruct from Image Folder instead.")
     return path
 
@@ -62,16 +63,16 @@ def import_cameras(scene: bpy.types.Scene, transforms: Path, collection_name: st
 
 
 def start_from_photos(context: bpy.types.Context, folder: str, extra_options: dict[str, Any] | None = None,
-                      add_cameras: bool = True, region: list[float] | None = None) -> jobs.SceneJob:
+                      add_cameras: bool = True, region: list[float] | None = None) -> scene_job.SceneJob:
     """Start the worker on a folder of photos; with ``add_cameras`` the recovered cameras join the
     scene; ``region`` (min x y z, max x y z in the upright frame) replaces the automatic box."""
-    jobs.check_idle()
+    scene_job.check_idle()
     path = check_photo_folder(folder)
     if region is not None and not all(hi > lo for lo, hi in zip(region[:3], region[3:], strict=True)):
-        raise jobs.UserError("The region's maximum must exceed its minimum on every axis.")
-    settings = jobs.job_settings(context, extra_options)
+        raise UserError("The region's maximum must exceed its minimum on every axis.")
+    settings = scene_job.job_settings(context, extra_options)
     fields = None if region is None else {"region": [float(v) for v in region]}
-    job = jobs.launch(context, jobs.source_name(path.name), path, settings, [], job_fields=fields)
+    job = scene_job.launch(context, scene_job.source_name(path.name), path, settings, [], job_fields=fields)
     if add_cameras:
         def add(scene: bpy.types.Scene, files: dict[str, str]) -> None:
             import_cameras(scene, Path(files["obj"]).parent / "cameras" / "transforms.json", f"{job.name} Cameras")
@@ -98,7 +99,7 @@ class MESHLIFT_OT_reconstruct_photos(ReconstructBase, bpy.types.Operator):
     region_min: bpy.props.FloatVectorProperty(name="Region Min", size=3, default=(-1.0, -1.0, 0.0))
     region_max: bpy.props.FloatVectorProperty(name="Region Max", size=3, default=(1.0, 1.0, 2.0))
 
-    def start(self, context: bpy.types.Context) -> jobs.SceneJob:
+    def start(self, context: bpy.types.Context) -> scene_job.SceneJob:
         region = [*self.region_min, *self.region_max] if self.use_region else None
         return start_from_photos(context, self.directory, parse_options(self.options), self.import_cameras, region)
 

@@ -10,7 +10,8 @@ from typing import Any
 import bpy
 
 from .. import preferences
-from . import dataset, jobs
+from ..bridge.errors import UserError
+from . import dataset, scene_job
 
 TIMER_SECONDS = 0.2
 
@@ -28,19 +29,19 @@ def parse_options(text: str) -> dict[str, Any]:
     try:
         options = json.loads(text)
     except json.JSONDecodeError as error:
-        raise jobs.UserError(f"The engine options must be a JSON object, got {text!r}") from error
+        raise UserError(f"The engine options must be a JSON object, got {text!r}") from error
     if not isinstance(options, dict):
-        raise jobs.UserError(f"The engine options must be a JSON object, got {text!r}")
+        raise UserError(f"The engine options must be a JSON object, got {text!r}")
     return options
 
 
-def report_end(op: Any, job: jobs.SceneJob) -> set[str]:
+def report_end(op: Any, job: scene_job.SceneJob) -> set[str]:
     """Report how ``job`` ended through ``op.report``; ``FINISHED`` (one undo step) only when
     something was added to the scene."""
     outcome = job.outcome
     assert outcome is not None
     if outcome.status == "done":
-        op.report({"INFO"}, " | ".join(jobs.STATUS.lines) or jobs.STATUS.message)
+        op.report({"INFO"}, " | ".join(scene_job.STATUS.lines) or scene_job.STATUS.message)
         return {"FINISHED"}
     if outcome.status == "cancelled":
         op.report({"WARNING"}, outcome.message)
@@ -60,7 +61,7 @@ def modal_step(op: Any, context: bpy.types.Context, event_type: str, event_value
     """The body of ``modal()``: Esc cancels; each timer tick polls the worker (never blocks); when
     the job has ended, the timer goes and the result is reported. Other events pass through, so
     Blender stays usable while the engine works."""
-    job: jobs.SceneJob = op._job
+    job: scene_job.SceneJob = op._job
     if event_type == "ESC" and event_value == "PRESS" and job.running:
         job.cancel()
     elif event_type == "TIMER" and job.running:
@@ -83,19 +84,19 @@ class ReconstructBase:
         default="", options={"HIDDEN", "SKIP_SAVE"},
     )
 
-    def start(self, context: bpy.types.Context) -> jobs.SceneJob:
+    def start(self, context: bpy.types.Context) -> scene_job.SceneJob:
         raise NotImplementedError
 
     def run(self, context: bpy.types.Context, modal: bool) -> set[str]:
         try:
             job = self.start(context)
-        except jobs.UserError as error:
-            if not jobs.is_running():  # a refused second start leaves the running job's status alone
-                jobs.set_status("error", str(error))
+        except UserError as error:
+            if not scene_job.is_running():  # a refused second start leaves the running job's status alone
+                scene_job.set_status("error", str(error))
             self.report({"ERROR"}, f"Meshlift: {error}")
             return {"CANCELLED"}
         if not modal:
-            jobs.run_blocking(job)
+            scene_job.run_blocking(job)
             return report_end(self, job)
         self._job = job
         self._timer = context.window_manager.event_timer_add(TIMER_SECONDS, window=context.window)
@@ -123,10 +124,10 @@ class MESHLIFT_OT_reconstruct_cameras(ReconstructBase, bpy.types.Operator):
         default="", options={"HIDDEN", "SKIP_SAVE"},
     )
 
-    def start(self, context: bpy.types.Context) -> jobs.SceneJob:
+    def start(self, context: bpy.types.Context) -> scene_job.SceneJob:
         names = [n.strip() for n in self.cameras.split(",") if n.strip()]
-        log = jobs.stderr_log if bpy.app.background else None
-        return jobs.start_from_cameras(context, names or None, parse_options(self.options), log=log)
+        log = scene_job.stderr_log if bpy.app.background else None
+        return scene_job.start_from_cameras(context, names or None, parse_options(self.options), log=log)
 
     def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
         return self.run(context, modal=not bpy.app.background)
@@ -141,9 +142,9 @@ class MESHLIFT_OT_reconstruct_folder(ReconstructBase, bpy.types.Operator):
     directory: bpy.props.StringProperty(name="Folder", subtype="DIR_PATH", options={"SKIP_SAVE"})
     filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
 
-    def start(self, context: bpy.types.Context) -> jobs.SceneJob:
+    def start(self, context: bpy.types.Context) -> scene_job.SceneJob:
         folder = self.directory or context.scene.meshlift.folder
-        return jobs.start_from_folder(context, folder, parse_options(self.options))
+        return scene_job.start_from_folder(context, folder, parse_options(self.options))
 
     def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
         if not self.directory and not context.scene.meshlift.folder and not bpy.app.background:
@@ -187,13 +188,13 @@ class MESHLIFT_OT_export_cameras(bpy.types.Operator):
             if self.directory:
                 folder = Path(bpy.path.abspath(self.directory))
             else:
-                name = jobs.source_name_for_cameras(scene, cameras)
-                folder = preferences.cache_root(context) / "datasets" / f"{name}-{jobs.stamp()}"
+                name = scene_job.source_name_for_cameras(scene, cameras)
+                folder = preferences.cache_root(context) / "datasets" / f"{name}-{scene_job.stamp()}"
             if (folder / "transforms.json").exists():
-                raise dataset.InputProblem(f"{folder} already holds a transforms.json; choose an empty folder.")
-            log = jobs.stderr_log if bpy.app.background else None
-            path = jobs.export_with_progress(context, cameras, folder, log)
-        except dataset.InputProblem as error:
+                raise UserError(f"{folder} already holds a transforms.json; choose an empty folder.")
+            log = scene_job.stderr_log if bpy.app.background else None
+            path = scene_job.export_with_progress(context, cameras, folder, log)
+        except UserError as error:
             self.report({"ERROR"}, f"Meshlift: {error}")
             return {"CANCELLED"}
         self.report({"INFO"}, f"Wrote {len(cameras)} views to {path}")
@@ -208,7 +209,7 @@ class MESHLIFT_OT_cancel(bpy.types.Operator):
     bl_options = {"REGISTER"}  # noqa: RUF012 (Blender reads a plain set)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        if not jobs.cancel_active():
+        if not scene_job.cancel_active():
             self.report({"WARNING"}, "No reconstruction is running")
             return {"CANCELLED"}
         redraw_views(context)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import bpy
 
-from .sidebar import MESHLIFT_PT_main
+from .sidebar import MESHLIFT_PT_main, MESHLIFT_PT_options
 
-CLASSES = (MESHLIFT_PT_main,)
+CLASSES = (MESHLIFT_PT_main, MESHLIFT_PT_options)
 
 register, unregister = bpy.utils.register_classes_factory(CLASSES)

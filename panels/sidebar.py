@@ -9,7 +9,7 @@ import bpy
 
 from .. import properties
 from ..bridge import interpreter
-from ..operators import jobs
+from ..operators import scene_job
 
 STATE_ICONS = {"done": "CHECKMARK", "error": "ERROR", "cancelled": "CANCEL"}
 
@@ -20,19 +20,24 @@ def wrapped(layout: bpy.types.UILayout, text: str, width_px: float, icon: str = 
         layout.label(text=line, icon=icon if index == 0 else "BLANK1" if icon != "NONE" else "NONE")
 
 
-class MESHLIFT_PT_main(bpy.types.Panel):
-    bl_idname = "MESHLIFT_PT_main"
-    bl_label = "Meshlift"
+class SidebarPanel:
+    """Where Meshlift's panels live: the 3D viewport's sidebar (N), tab "Meshlift"."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "Meshlift"
+
+
+class MESHLIFT_PT_main(SidebarPanel, bpy.types.Panel):
+    bl_idname = "MESHLIFT_PT_main"
+    bl_label = "Meshlift"
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         settings = context.scene.meshlift
         region = getattr(context, "region", None)
         width = region.width if region is not None else 300
-        running = jobs.is_running()
+        running = scene_job.is_running()
 
         layout.use_property_split = True
         layout.use_property_decorate = False
@@ -55,10 +60,10 @@ class MESHLIFT_PT_main(bpy.types.Panel):
             box.operator("meshlift.check_python", icon="CHECKMARK")
 
         if running:
-            job = jobs.active_job()
+            job = scene_job.active_job()
             progress = job.progress
             layout.progress(factor=progress.fraction, type="BAR", text=progress.describe())
-            layout.label(text=f"{job.name}: {jobs.format_seconds(job.worker.elapsed)} elapsed", icon="TIME")
+            layout.label(text=f"{job.name}: {scene_job.format_seconds(job.worker.elapsed)} elapsed", icon="TIME")
             layout.operator("meshlift.cancel", icon="CANCEL")
             return
 
@@ -72,9 +77,31 @@ class MESHLIFT_PT_main(bpy.types.Panel):
             row.operator("meshlift.reconstruct_cameras", text="Reconstruct", icon="MESH_MONKEY")
             layout.operator("meshlift.export_cameras", icon="EXPORT")
 
-        status = jobs.STATUS
+        status = scene_job.STATUS
         if status.state in STATE_ICONS:
             box = layout.box()
             wrapped(box, status.message, width, icon=STATE_ICONS[status.state])
             for line in status.lines:
                 wrapped(box, line, width)
+
+
+class MESHLIFT_PT_options(SidebarPanel, bpy.types.Panel):
+    """Overrides of the chosen method's engine options; each option's tooltip is the engine's doc."""
+
+    bl_idname = "MESHLIFT_PT_options"
+    bl_label = "Engine Options"
+    bl_parent_id = "MESHLIFT_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 (Blender reads a plain set)
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.meshlift
+        layout.enabled = not scene_job.is_running()
+        if not settings.options:
+            layout.label(text="The preset's values apply", icon="INFO")
+        for index, item in enumerate(settings.options):
+            row = layout.row(align=True)
+            row.prop(item, "option", text="")
+            row.prop(item, "value", text="")
+            row.operator("meshlift.option_remove", text="", icon="X").index = index
+        layout.operator("meshlift.option_add", icon="ADD")

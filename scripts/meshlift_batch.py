@@ -112,14 +112,14 @@ def report_text(error: RuntimeError) -> str:
 
 def run(bpy: Any, module_name: str, args: argparse.Namespace) -> None:
     addon = sys.modules[module_name]
-    properties, jobs, interpreter = addon.properties, addon.operators.jobs, addon.bridge.interpreter
+    properties, scene_job, UserError = addon.properties, addon.operators.scene_job, addon.bridge.errors.UserError
     scene = bpy.context.scene
     settings = scene.meshlift
     if args.python:
         bpy.context.preferences.addons[module_name].preferences.python_path = args.python
     try:
         methods = properties.load_methods()
-    except interpreter.EngineUnavailable as error:
+    except UserError as error:
         raise BatchError(str(error)) from error
     try:
         info = properties.find_method(methods, args.method or "")
@@ -153,12 +153,12 @@ def run(bpy: Any, module_name: str, args: argparse.Namespace) -> None:
             bpy.ops.meshlift.reconstruct_cameras(cameras=",".join(cameras), options=json.dumps(options))
     except RuntimeError as error:
         raise BatchError(report_text(error), code=1) from error
-    if jobs.STATUS.state != "done":
-        raise BatchError(jobs.STATUS.message or "The reconstruction did not finish", code=1)
+    if scene_job.STATUS.state != "done":
+        raise BatchError(scene_job.STATUS.message or "The reconstruction did not finish", code=1)
     out = Path(args.out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     bpy.ops.wm.save_as_mainfile(filepath=str(out))
-    for line in [jobs.STATUS.message, *jobs.STATUS.lines, f"saved {out}"]:
+    for line in [scene_job.STATUS.message, *scene_job.STATUS.lines, f"saved {out}"]:
         print(f"Meshlift: {line}")
 
 

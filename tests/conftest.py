@@ -1,21 +1,40 @@
-"""Shared fixtures: paths of the shared datasets and small synthetic datasets built on the fly."""
+"""Fixtures for every test layer: the shared datasets (and the ``datasets`` marker that every test
+using them gets), the object located on spot-tabletop's table, and the torch devices.
+
+It also makes the extension's folder importable as the package ``meshlift`` without running its
+``__init__`` (which needs ``bpy``): ``meshlift.bridge`` is the bridge as the add-on sees it, a
+subpackage whose relative import of the engine's torch-free protocol (``..engine.protocol``)
+resolves as in Blender.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import subprocess
 import sys
+import types
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "datasets"
-OBJECTS = ("spot", "rocker-arm", "fandisk", "bunny")
+from tests.support import DATASETS, DEVICES, ROOT
+
+if "meshlift" not in sys.modules:
+    _package = types.ModuleType("meshlift", "The extension's folder as a namespace (no bpy).")
+    _package.__path__ = [str(ROOT)]
+    sys.modules["meshlift"] = _package
+
+# Fixtures that read ../shared/datasets: a test that requests one is marked ``datasets``
+# (``pytest -m "not datasets"`` runs the rest on a machine without them).
+DATASET_FIXTURES = {"datasets", "tabletop_hints"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "datasets: needs the shared datasets in ../shared/datasets")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if DATASET_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.datasets)
 
 
 @pytest.fixture(scope="session")
@@ -36,50 +55,7 @@ def tabletop_hints(datasets: Path):
     return split, find_object_hints(split, Progress(lambda event: None))
 
 
-def orbit_c2w(count: int, distance: float = 3.5, elevation: float = 0.4) -> np.ndarray:
-    """``[count, 4, 4]`` camera-to-world matrices (OpenGL) of cameras circling the origin, world Z up."""
-    matrices = []
-    for i in range(count):
-        angle = 2 * math.pi * i / count
-        eye = distance * np.array([math.cos(angle) * math.cos(elevation), math.sin(angle) * math.cos(elevation),
-                                   math.sin(elevation)])
-        forward = -eye / np.linalg.norm(eye)
-        right = np.cross(forward, [0, 0, 1.0])
-        right /= np.linalg.norm(right)
-        up = np.cross(right, forward)
-        c2w = np.eye(4)
-        c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, up, -forward, eye
-        matrices.append(c2w)
-    return np.stack(matrices)
-
-
-def write_disc_dataset(folder: Path, count: int = 6, size: int = 32, radius: float = 8.0,
-                       meta: dict | None = None) -> Path:
-    """A tiny RGBA dataset: a centred disc in every view (a sphere seen by an orbit of cameras)."""
-    (folder / "train").mkdir(parents=True, exist_ok=True)
-    yy, xx = np.mgrid[0:size, 0:size] + 0.5
-    alpha = ((xx - size / 2) ** 2 + (yy - size / 2) ** 2 < radius**2).astype(np.uint8) * 255
-    rgba = np.dstack([np.full((size, size), 200, np.uint8), np.full((size, size), 80, np.uint8),
-                      np.full((size, size), 40, np.uint8), alpha])
-    frames = []
-    for i, c2w in enumerate(orbit_c2w(count)):
-        Image.fromarray(rgba, "RGBA").save(folder / "train" / f"r_{i}.png")
-        frames.append({"file_path": f"./train/r_{i}", "transform_matrix": c2w.tolist()})
-    content = {"camera_angle_x": 0.69, "frames": frames, **(meta or {})}
-    (folder / "transforms_train.json").write_text(json.dumps(content))
-    return folder
-
-
-def alive(pid: int) -> bool:
-    """Whether a process with this id still exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def run_engine(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python -m engine ARGS`` from the repository root, capturing text output."""
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> str:
+    """Each torch device this machine has: the CPU always, CUDA when torch sees a GPU."""
+    return request.param

@@ -7,6 +7,8 @@ from itertools import permutations
 
 import torch
 
+from ..utils.math import grid_shape
+
 # The six tetrahedra of the Kuhn (Freudenthal) split of a cube: each walks from corner 000 to corner
 # 111 along the axes in one order. Corners are numbered x + 2y + 4z. Neighbouring cubes split their
 # shared faces the same way, so the tetrahedra of a grid fit together without cracks.
@@ -43,7 +45,7 @@ def regular_tet_grid(lo: torch.Tensor, hi: torch.Tensor, resolution: int, keep: 
     Args:
         keep: optional ``[X, Y, Z]`` bool, which cubes to keep (the others, and nodes only they use,
             are dropped); its shape must be the cube counts this function computes for the box —
-            get them from :func:`grid_shape`.
+            get them from :func:`engine.utils.math.grid_shape`.
     Returns:
         The :class:`TetGrid` with six tetrahedra per kept cube.
     """
@@ -66,8 +68,3 @@ def regular_tet_grid(lo: torch.Tensor, hi: torch.Tensor, resolution: int, keep: 
     vertices = lo + lattice.to(lo.dtype) * cell  # [V, 3]
     return TetGrid(vertices, tets, cell, node_index.reshape(*nodes.tolist()), lo.clone())
 
-
-def grid_shape(lo: torch.Tensor, hi: torch.Tensor, resolution: int) -> list[int]:
-    """Cube counts ``[X, Y, Z]`` of :func:`regular_tet_grid` over ``[lo, hi]`` at ``resolution``."""
-    cell = float((hi - lo).max()) / resolution
-    return [max(1, int(torch.ceil((hi[a] - lo[a]) / cell - 1e-6))) for a in range(3)]

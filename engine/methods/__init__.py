@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from .. import options as typed_options
 from ..errors import InputError
 from .base import DEFAULT_PRESET, Method, MethodInput, MethodOutput
 from .dmtet import DMTET
@@ -23,26 +25,22 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-def resolve_options(method: Method, preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The preset's options with ``overrides`` applied, each converted to the preset value's type."""
+def resolve_options(method: Method, preset: str, overrides: dict[str, Any]) -> Any:
+    """The preset's options (an instance of ``method.options``) with ``overrides`` applied and
+    checked (see :func:`engine.options.resolve_options`); raises :class:`InputError`."""
     if preset not in method.presets:
         raise InputError(f"Unknown preset '{preset}' for {method.name}. Available: {', '.join(method.presets)}")
-    options = dict(method.presets[preset])
-    for key, value in overrides.items():
-        if key not in options:
-            raise InputError(f"Unknown option '{key}' for {method.name}. Available: {', '.join(sorted(options))}")
-        kind = type(options[key])
-        try:
-            options[key] = kind(value)
-        except (TypeError, ValueError) as error:
-            raise InputError(f"Option '{key}' must be a {kind.__name__}, got {value!r}") from error
-    return options
+    return typed_options.resolve_options(method.presets[preset], overrides, method.name)
 
 
 def describe_methods() -> list[dict[str, Any]]:
-    """A JSON-ready list of the methods, their presets and options, for front ends."""
+    """A JSON-ready list of the methods: name, title, description, whether they need masks, their
+    presets (name -> every option's value) and their ``options`` (name -> doc, type, default,
+    unit, range), for front ends."""
     return [
         {"name": m.name, "title": m.title, "description": m.description, "needs_masks": m.needs_masks,
-         "default_preset": DEFAULT_PRESET, "presets": m.presets}
+         "default_preset": DEFAULT_PRESET,
+         "presets": {name: dataclasses.asdict(preset) for name, preset in m.presets.items()},
+         "options": typed_options.describe_options(m.options)}
         for m in METHODS.values()
     ]

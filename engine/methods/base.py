@@ -25,7 +25,8 @@ class MethodInput:
         split: the training views, with cameras in the *unit volume* (see ``engine.roi``), on
             ``device``.
         normalization: the map between the unit volume and the dataset's world frame.
-        options: the method's settings (its preset merged with user overrides).
+        options: the method's settings: an instance of its options dataclass (the preset with the
+            user's overrides applied, see ``engine.options``).
         progress: for progress events and cancellation.
         device: the torch device to compute on.
         hints: for views without masks, where the object and its table are (automatic masks, the
@@ -34,7 +35,7 @@ class MethodInput:
 
     split: DatasetSplit
     normalization: Normalization
-    options: dict[str, Any]
+    options: Any
     progress: Progress
     device: torch.device
     hints: ObjectHints | None = None
@@ -48,6 +49,8 @@ class MethodOutput:
         vertices: ``[V, 3]`` float32 unit-volume positions.
         faces: ``[F, 3]`` int32 vertex indices, counter-clockwise seen from outside.
         stats: numbers worth reporting (iterations, grid size, ...).
+        losses: for methods that optimize, each named loss term (unweighted) averaged over the last
+            steps, as ``report.json`` records it.
         albedo: for methods that learn the surface colour, a function from unit-volume points
             ``[P, 3]`` to sRGB colours ``[P, 3]`` in [0, 1]; the pipeline may bake it into the texture.
     """
@@ -55,6 +58,7 @@ class MethodOutput:
     vertices: np.ndarray
     faces: np.ndarray
     stats: dict[str, Any] = field(default_factory=dict)
+    losses: dict[str, float] = field(default_factory=dict)
     albedo: Callable[[np.ndarray], np.ndarray] | None = None
 
 
@@ -67,8 +71,8 @@ class Method:
         title: a short human name for menus.
         description: one sentence for tooltips and ``--help``.
         needs_masks: whether the training images must carry object masks.
-        presets: preset name -> option values; ``DEFAULT_PRESET`` must be one of them. Options
-            shared by every method (``faces``, ``texture_size``) are set here too.
+        options: the method's options dataclass (a subclass of ``engine.options.MeshOptions``).
+        presets: preset name -> an instance of ``options``; ``DEFAULT_PRESET`` must be one of them.
         run: the reconstruction itself.
     """
 
@@ -76,7 +80,8 @@ class Method:
     title: str
     description: str
     needs_masks: bool
-    presets: dict[str, dict[str, Any]]
+    options: type
+    presets: dict[str, Any]
     run: Callable[[MethodInput], MethodOutput]
 
 

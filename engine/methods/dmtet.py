@@ -43,22 +43,65 @@ import torch
 import torch.nn.functional as F
 import trimesh
 
+from ..cameras import Cameras
 from ..carving import hull_sdf
 from ..data.dataset import DatasetSplit
 from ..fields import AlbedoField, albedo_colours
 from ..geometry import TetGrid, marching_tets, regular_tet_grid, sdf_sign_loss, unique_edges
-from ..geometry.cleanup import drop_small_pieces
+from ..geometry.cleanup import drop_small_pieces, taubin_smooth
 from ..geometry.lattice_surface import lattice_surface
-from ..geometry.tet_grid import grid_shape
+from ..losses import LossLog, descend, weighted_sum
+from ..options import MeshOptions, check_presets, option
 from ..render import antialias, interpolate, rasterize
+from ..utils.math import lattice_nodes
 from .base import Method, MethodInput, MethodOutput
 
-# Cells kept outside the visual hull (the surface never moves out of the hull by more than this).
-BAND_OUTSIDE = 3
-# The progress stage of the first pass (benchmarks time it).
+# The progress stages of the two passes (benchmarks time the first).
 OPTIMIZE_STAGE = "optimizing the tetrahedral grid"
-# Largest vertex offset, as a fraction of the cell (below 0.5 the tetrahedra cannot invert).
-MAX_DEFORM = 0.45
+REFINE_STAGE = "refining the mesh"
+# Surface points per step at which the albedo smoothness is measured.
+SMOOTHNESS_POINTS = 4096
+
+
+@dataclass(frozen=True)
+class DMTetOptions(MeshOptions):
+    """Options of the ``dmtet`` method; the defaults are the ``balanced`` preset."""
+
+    resolution: int = option(64, "Tetrahedral grid cubes on the longest side of the region of interest (before "
+                             "the refinement).", unit="cells", min=8, max=512)
+    refine_factor: float = option(1.5, "Halfway, the grid is refined by this factor and the SDF carried over "
+                                  "(1: no refinement).", min=1.0, max=4.0)
+    band_outside: int = option(3, "Cubes kept outside the visual hull: the surface cannot move further out.",
+                               unit="cells", min=1, max=32)
+    max_deform: float = option(0.45, "Largest node offset, as a share of the cell (below 0.5 no tetrahedron "
+                               "inverts).", min=0.0, max=0.49)
+    iterations: int = option(600, "Optimization steps on the tetrahedral grid.", unit="steps", min=1)
+    refine_iterations: int = option(200, "Steps of the second pass on the extracted mesh's vertices.",
+                                    unit="steps", min=0)
+    batch: int = option(2, "Training views rendered per step.", unit="views", min=1, max=64)
+    lr_sdf: float = option(0.01, "Adam learning rate of the node SDF values, in cells per step.", min=0.0)
+    lr_deform: float = option(0.01, "Adam learning rate of the node offsets (before tanh).", min=0.0)
+    lr_albedo: float = option(0.01, "Adam learning rate of the albedo field.", min=0.0)
+    lr_vertices: float = option(1e-3, "Adam learning rate of the second pass's vertex offsets.",
+                                unit="unit-volume units", min=0.0)
+    adam_eps: float = option(1e-4, "Adam's eps for the SDF and offsets: damps the tiny, noisy image gradients of "
+                             "uniform surfaces.", min=0.0)
+    mask_weight: float = option(5.0, "Weight of the L2 between the antialiased coverage and the mask.", min=0.0)
+    albedo_smooth_weight: float = option(0.03, "Weight of the albedo smoothness (L1 to the albedo a little away).",
+                                         min=0.0)
+    albedo_smooth_radius: float = option(0.01, "Standard deviation of the jitter of the albedo smoothness.",
+                                         unit="unit-volume units", min=0.0)
+    sdf_smooth_weight: float = option(0.1, "Weight of the squared Laplacian of the node SDF (in cells).", min=0.0)
+    sdf_sign_start: float = option(0.2, "Weight of DMTet's SDF sign regularizer at the first step.", min=0.0)
+    sdf_sign_end: float = option(0.01, "Weight of the sign regularizer once it has decayed.", min=0.0)
+    sdf_sign_decay: float = option(0.5, "Share of the steps over which the sign weight decays linearly.",
+                                   min=0.0, max=1.0)
+    laplacian_weight: float = option(0.2, "Weight of the second pass's squared uniform Laplacian (in mean edge "
+                                     "lengths).", min=0.0)
+    smoothing: int = option(5, "Taubin smoothing iterations before and after the second pass.", unit="iterations",
+                            min=0, max=100)
+    min_piece_area: float = option(0.02, "Connected pieces with less than this share of the area are dropped.",
+                                   min=0.0, max=1.0)
 
 
 def tonemap(rgb: torch.Tensor) -> torch.Tensor:
@@ -67,13 +110,13 @@ def tonemap(rgb: torch.Tensor) -> torch.Tensor:
     return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
 
 
-def band_grid(lattice_sdf: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, resolution: int) -> tuple[
-        TetGrid, torch.Tensor]:
-    """The tet grid of the cubes with a corner closer than ``BAND_OUTSIDE`` cells to the inside, and
+def band_grid(lattice_sdf: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, resolution: int, band_outside: int
+              ) -> tuple[TetGrid, torch.Tensor]:
+    """The tet grid of the cubes with a corner closer than ``band_outside`` cells to the inside, and
     the SDF at its vertices (``[V]``)."""
     cell = float((hi - lo).max()) / resolution
     corner_min = -F.max_pool3d(-lattice_sdf[None, None], kernel_size=2, stride=1)[0, 0]  # [X, Y, Z]
-    grid = regular_tet_grid(lo, hi, resolution, keep=corner_min < BAND_OUTSIDE * cell)
+    grid = regular_tet_grid(lo, hi, resolution, keep=corner_min < band_outside * cell)
     lattice = ((grid.vertices - lo) / cell).round().long()
     return grid, lattice_sdf[lattice[:, 0], lattice[:, 1], lattice[:, 2]]
 
@@ -85,10 +128,7 @@ def resample_lattice(grid: TetGrid, sdf: torch.Tensor, lo: torch.Tensor, hi: tor
     dense = torch.full(grid.node_index.shape, far, device=sdf.device)
     used = grid.node_index >= 0
     dense[used] = sdf.detach()[grid.node_index[used]]
-    shape = grid_shape(lo, hi, resolution)
-    cell = float((hi - lo).max()) / resolution
-    axes = [lo[a] + torch.arange(shape[a] + 1, device=lo.device, dtype=lo.dtype) * cell for a in range(3)]
-    nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)  # [X'+1, Y'+1, Z'+1, 3]
+    nodes = lattice_nodes(lo, hi, resolution)  # [X'+1, Y'+1, Z'+1, 3]
     extent = (torch.tensor(grid.node_index.shape, device=lo.device) - 1) * grid.cell
     normalized = (nodes - grid.origin) / extent * 2.0 - 1.0  # grid_sample's [-1, 1] over the old lattice
     sample = F.grid_sample(dense[None, None], normalized.flip(-1)[None], mode="bilinear",
@@ -100,13 +140,14 @@ def resample_lattice(grid: TetGrid, sdf: torch.Tensor, lo: torch.Tensor, hi: tor
 class Batch:
     """The views of one optimization step."""
 
-    cameras: object
+    cameras: Cameras
     target: torch.Tensor  # [B, H, W, 3] images over the random background
     mask: torch.Tensor  # [B, H, W]
     background: torch.Tensor  # [B, 1, 1, 3]
 
 
 def sample_batch(split: DatasetSplit, size: int, generator: torch.Generator) -> Batch:
+    """``size`` random views of ``split`` over random uniform backgrounds."""
     index = torch.randperm(len(split), generator=generator)[:size].tolist()
     device = split.images.device
     background = torch.rand(len(index), 1, 1, 3, generator=generator).to(device)
@@ -115,9 +156,12 @@ def sample_batch(split: DatasetSplit, size: int, generator: torch.Generator) -> 
     return Batch(split.cameras[index], target, mask, background)
 
 
-def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField, batch: Batch
-                  ) -> dict[str, torch.Tensor]:
-    """Colour and mask losses of the mesh ``(vertices [M, 3], faces [K, 3])`` rendered at ``batch``."""
+def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField, batch: Batch,
+                  smooth_radius: float) -> dict[str, torch.Tensor]:
+    """The image terms of the mesh ``(vertices [M, 3], faces [K, 3])`` rendered at ``batch``:
+    ``colour`` (L1 on tone-mapped colour over the background), ``mask`` (L2 of the antialiased
+    coverage against the mask) and ``albedo_smooth`` (L1 between the albedo at visible points and
+    ``smooth_radius`` away)."""
     frags = rasterize(vertices, faces, batch.cameras)
     covered = frags.face_id >= 0  # [B, H, W]
     points = interpolate(vertices, faces, frags)[covered]  # [P, 3]
@@ -129,8 +173,8 @@ def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoFie
         "colour": (tonemap(rgba[..., :3]) - tonemap(batch.target)).abs().mean(),
         "mask": ((rgba[..., 3] - batch.mask) ** 2).mean(),
     }
-    jitter = points[torch.randperm(len(points), device=points.device)[:4096]]
-    losses["albedo_smooth"] = (albedo(jitter) - albedo(jitter + torch.randn_like(jitter) * 0.01)).abs().mean()
+    jitter = points[torch.randperm(len(points), device=points.device)[:SMOOTHNESS_POINTS]]
+    losses["albedo_smooth"] = (albedo(jitter) - albedo(jitter + torch.randn_like(jitter) * smooth_radius)).abs().mean()
     return losses
 
 
@@ -154,118 +198,127 @@ def uniform_laplacian(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tens
     return vertices - total / degree.clamp_min(1)[:, None]
 
 
+def loss_weights(opts: DMTetOptions, step: int) -> dict[str, float]:
+    """The weight of each named term at ``step`` of the grid pass (and the second pass's, which
+    has no SDF terms): the sign regularizer decays linearly from ``sdf_sign_start`` to
+    ``sdf_sign_end`` over the first ``sdf_sign_decay`` share of the steps (nvdiffrec's schedule)."""
+    decay = max(0.0, 1.0 - step / (opts.sdf_sign_decay * opts.iterations)) if opts.sdf_sign_decay > 0 else 0.0
+    return {"colour": 1.0, "mask": opts.mask_weight,
+            "sdf_sign": opts.sdf_sign_end + (opts.sdf_sign_start - opts.sdf_sign_end) * decay,
+            "albedo_smooth": opts.albedo_smooth_weight, "sdf_smooth": opts.sdf_smooth_weight,
+            "laplacian": opts.laplacian_weight}
+
+
 def run_dmtet(data: MethodInput) -> MethodOutput:
-    """The ``dmtet`` method; options are documented in the presets of :data:`DMTET`."""
-    opts, split, progress, device = data.options, data.split, data.progress, data.device
+    """The ``dmtet`` method (options: :class:`DMTetOptions`).
+
+    Named losses of the grid pass: ``colour``, ``mask``, ``sdf_sign`` (DMTet's sign regularizer,
+    :func:`engine.geometry.sdf_sign_loss`), ``albedo_smooth`` and ``sdf_smooth`` (squared Laplacian
+    of the node SDF, :func:`scalar_laplacian`); of the second pass: ``colour``, ``mask``,
+    ``albedo_smooth`` and ``laplacian`` (see :func:`refine_vertices`). Weights: :func:`loss_weights`.
+    """
+    opts: DMTetOptions = data.options
+    split, progress, device = data.split, data.progress, data.device
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     lo = torch.tensor(data.normalization.box_min, device=device)
     hi = torch.tensor(data.normalization.box_max, device=device)
     # Pad by the band so the grid can hold the surface a few cells outside the hull's box.
-    resolution = int(opts["resolution"])
-    pad = BAND_OUTSIDE * float((hi - lo).max()) / resolution
+    resolution = opts.resolution
+    pad = opts.band_outside * float((hi - lo).max()) / resolution
     lo, hi = lo - pad, hi + pad
 
     lattice_sdf = hull_sdf(split, lo, hi, resolution, progress.stage("carving"))
     albedo = AlbedoField().to(device)
-    app_optimizer = torch.optim.Adam(albedo.parameters(), lr=opts["lr_albedo"], betas=(0.9, 0.99), eps=1e-15)
-    iterations = int(opts["iterations"])
-    refine_at = iterations // 2 if opts["refine_factor"] > 1 else -1
+    app_optimizer = torch.optim.Adam(albedo.parameters(), lr=opts.lr_albedo, betas=(0.9, 0.99), eps=1e-15)
+    iterations = opts.iterations
+    refine_at = iterations // 2 if opts.refine_factor > 1 else -1
     stats: dict[str, object] = {"grid_resolutions": [resolution]}
+    log = LossLog(iterations)
 
     grid, sdf, deform, geo_optimizer, edges = None, None, None, None, None
     for step in range(iterations):
         if grid is None or step == refine_at:
             if step == refine_at:
-                resolution = round(resolution * opts["refine_factor"])
+                resolution = round(resolution * opts.refine_factor)
                 lattice_sdf = resample_lattice(grid, sdf, lo, hi, resolution)
                 stats["grid_resolutions"].append(resolution)
-            grid, start_sdf = band_grid(lattice_sdf, lo, hi, resolution)
+            grid, start_sdf = band_grid(lattice_sdf, lo, hi, resolution, opts.band_outside)
             sdf = torch.nn.Parameter(start_sdf.clone())
             deform = torch.nn.Parameter(torch.zeros_like(grid.vertices))
-            geo_optimizer = torch.optim.Adam([{"params": [sdf], "lr": opts["lr_sdf"] * grid.cell},
-                                              {"params": [deform], "lr": opts["lr_deform"]}],
-                                             eps=opts["adam_eps"])
+            geo_optimizer = torch.optim.Adam([{"params": [sdf], "lr": opts.lr_sdf * grid.cell},
+                                              {"params": [deform], "lr": opts.lr_deform}],
+                                             eps=opts.adam_eps)
             edges, _ = unique_edges(grid.tets)
             stats[f"tets_at_{resolution}"] = len(grid.tets)
-        progress.update(OPTIMIZE_STAGE, step, iterations)
-        vertices = grid.vertices + MAX_DEFORM * grid.cell * torch.tanh(deform)
+        progress.update(OPTIMIZE_STAGE, step, iterations, log.latest() if progress.wants_update() else None)
+        vertices = grid.vertices + opts.max_deform * grid.cell * torch.tanh(deform)
         mesh_vertices, faces = marching_tets(vertices, sdf, grid.tets)
         if len(faces) == 0:
             break
-        losses = render_losses(mesh_vertices, faces, albedo, sample_batch(split, opts["batch"], generator))
-        decay = max(0.0, 1.0 - step / (0.5 * iterations))  # nvdiffrec's schedule: 0.2 down to 0.01
-        losses["sdf_sign"] = sdf_sign_loss(sdf / grid.cell, edges) * (0.01 + 0.19 * decay)
-        losses["sdf_smooth"] = (scalar_laplacian(sdf, edges) ** 2).mean() / grid.cell**2
-        total = (losses["colour"] + opts["mask_weight"] * losses["mask"] + losses["sdf_sign"]
-                 + opts["albedo_smooth_weight"] * losses["albedo_smooth"]
-                 + opts["sdf_smooth_weight"] * losses["sdf_smooth"])
-        geo_optimizer.zero_grad(set_to_none=True)
-        app_optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        geo_optimizer.step()
-        app_optimizer.step()
-    progress.update(OPTIMIZE_STAGE, iterations, iterations)
+        image = render_losses(mesh_vertices, faces, albedo, sample_batch(split, opts.batch, generator),
+                              opts.albedo_smooth_radius)
+        losses = {"colour": image["colour"], "mask": image["mask"],
+                  "sdf_sign": sdf_sign_loss(sdf / grid.cell, edges), "albedo_smooth": image["albedo_smooth"],
+                  "sdf_smooth": (scalar_laplacian(sdf, edges) ** 2).mean() / grid.cell**2}
+        log.add(step, losses)
+        descend(weighted_sum(losses, loss_weights(opts, step)), geo_optimizer, app_optimizer)
+    progress.update(OPTIMIZE_STAGE, iterations, iterations, log.latest())
 
     with torch.no_grad():
-        mesh_vertices, faces = lattice_surface(grid, sdf, MAX_DEFORM * grid.cell * torch.tanh(deform))
-    mesh_vertices, faces = keep_large_pieces(mesh_vertices, faces)
-    mesh_vertices = taubin(mesh_vertices, faces, int(opts["smoothing"]))
-    mesh_vertices = refine_vertices(mesh_vertices, faces, albedo, app_optimizer=app_optimizer, data=data,
-                                    generator=generator)
-    mesh_vertices = taubin(mesh_vertices, faces, int(opts["smoothing"]))
+        mesh_vertices, faces = lattice_surface(grid, sdf, opts.max_deform * grid.cell * torch.tanh(deform))
+    mesh_vertices, faces = keep_large_pieces(mesh_vertices, faces, opts.min_piece_area)
+    mesh_vertices = taubin(mesh_vertices, faces, opts.smoothing)
+    mesh_vertices, refine_losses = refine_vertices(mesh_vertices, faces, albedo, app_optimizer=app_optimizer,
+                                                   data=data, generator=generator)
+    mesh_vertices = taubin(mesh_vertices, faces, opts.smoothing)
     stats["faces"] = len(faces)
     return MethodOutput(mesh_vertices.cpu().numpy().astype(np.float32), faces.cpu().numpy().astype(np.int32),
-                        stats, albedo=lambda points: albedo_colours(albedo, points))
+                        stats, losses={OPTIMIZE_STAGE: log.summary(), REFINE_STAGE: refine_losses},
+                        albedo=lambda points: albedo_colours(albedo, points))
 
 
-def keep_large_pieces(vertices: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Drop connected pieces with less than 2% of the area (floaters)."""
-    mesh = drop_small_pieces(trimesh.Trimesh(vertices.cpu().numpy(), faces.cpu().numpy(), process=True), 0.02)
+def keep_large_pieces(vertices: torch.Tensor, faces: torch.Tensor, min_area: float
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop connected pieces with less than ``min_area`` of the area (floaters)."""
+    mesh = drop_small_pieces(trimesh.Trimesh(vertices.cpu().numpy(), faces.cpu().numpy(), process=True), min_area)
     return (torch.tensor(mesh.vertices, dtype=torch.float32, device=vertices.device),
             torch.tensor(mesh.faces, dtype=torch.long, device=vertices.device))
 
 
 def taubin(vertices: torch.Tensor, faces: torch.Tensor, iterations: int) -> torch.Tensor:
-    """``[M, 3]`` vertices after ``iterations`` of Taubin smoothing (trimesh; no shrinkage)."""
+    """``[M, 3]`` vertices after ``iterations`` of Taubin smoothing (:func:`taubin_smooth`)."""
     if iterations <= 0:
         return vertices
-    mesh = trimesh.Trimesh(vertices.cpu().numpy(), faces.cpu().numpy(), process=False)
-    trimesh.smoothing.filter_taubin(mesh, lamb=0.5, nu=0.53, iterations=iterations)
+    mesh = taubin_smooth(trimesh.Trimesh(vertices.cpu().numpy(), faces.cpu().numpy(), process=False), iterations)
     return torch.tensor(mesh.vertices, dtype=torch.float32, device=vertices.device)
 
 
 def refine_vertices(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField, *,
                     app_optimizer: torch.optim.Optimizer, data: MethodInput, generator: torch.Generator
-                    ) -> torch.Tensor:
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
     """Second pass: move the vertices of the fixed-topology mesh, regularized by the squared uniform
     Laplacian of the positions (in units of the mean edge length), which irons out the staircase of
-    marching tetrahedra while the image losses keep the shape."""
-    opts = data.options
-    steps = int(opts["refine_iterations"])
+    marching tetrahedra while the image losses keep the shape. Returns the moved vertices and the
+    named losses (mean of the last steps)."""
+    opts: DMTetOptions = data.options
+    steps = opts.refine_iterations
+    weights = loss_weights(opts, opts.iterations)
+    log = LossLog(steps)
     offset = torch.nn.Parameter(torch.zeros_like(vertices))
-    optimizer = torch.optim.Adam([offset], lr=opts["lr_vertices"])
+    optimizer = torch.optim.Adam([offset], lr=opts.lr_vertices)
     cell = float(torch.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], dim=-1).mean())
     for step in range(steps):
-        data.progress.update("refining the mesh", step, steps)
+        data.progress.update(REFINE_STAGE, step, steps, log.latest() if data.progress.wants_update() else None)
         moved = vertices + offset
-        losses = render_losses(moved, faces, albedo, sample_batch(data.split, opts["batch"], generator))
-        laplacian = (uniform_laplacian(moved, faces) ** 2).sum(-1).mean() / cell**2
-        total = (losses["colour"] + opts["mask_weight"] * losses["mask"]
-                 + opts["albedo_smooth_weight"] * losses["albedo_smooth"] + opts["laplacian_weight"] * laplacian)
-        optimizer.zero_grad(set_to_none=True)
-        app_optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        app_optimizer.step()
-    data.progress.update("refining the mesh", steps, steps)
-    return (vertices + offset).detach()
+        losses = render_losses(moved, faces, albedo, sample_batch(data.split, opts.batch, generator),
+                               opts.albedo_smooth_radius)
+        losses["laplacian"] = (uniform_laplacian(moved, faces) ** 2).sum(-1).mean() / cell**2
+        log.add(step, losses)
+        descend(weighted_sum(losses, weights), optimizer, app_optimizer)
+    data.progress.update(REFINE_STAGE, steps, steps, log.latest())
+    return (vertices + offset).detach(), log.summary()
 
-
-_COMMON = {"batch": 2, "lr_sdf": 0.01, "lr_deform": 0.01, "lr_albedo": 0.01, "lr_vertices": 1e-3,
-           "mask_weight": 5.0, "albedo_smooth_weight": 0.03, "laplacian_weight": 0.2, "smoothing": 5, "adam_eps": 1e-4,
-           "sdf_smooth_weight": 0.1,
-           "refine_factor": 1.5}
 
 DMTET = Method(
     name="dmtet",
@@ -273,13 +326,12 @@ DMTET = Method(
     description="Optimizes an SDF on a deformable tetrahedral grid against the images: concavities and "
                 "sharp detail the hull misses; minutes.",
     needs_masks=True,
-    presets={
-        "fast": {**_COMMON, "resolution": 48, "iterations": 300, "refine_iterations": 100,
-                 "faces": 20_000, "texture_size": 1024},
-        "balanced": {**_COMMON, "resolution": 64, "iterations": 600, "refine_iterations": 200,
-                     "faces": 20_000, "texture_size": 1024},
-        "quality": {**_COMMON, "resolution": 96, "iterations": 1500, "refine_iterations": 400, "batch": 4,
-                    "faces": 40_000, "texture_size": 2048},
-    },
+    options=DMTetOptions,
+    presets=check_presets({
+        "fast": DMTetOptions(resolution=48, iterations=300, refine_iterations=100),
+        "balanced": DMTetOptions(),
+        "quality": DMTetOptions(resolution=96, iterations=1500, refine_iterations=400, batch=4, faces=40_000,
+                                texture_size=2048),
+    }, "dmtet"),
     run=run_dmtet,
 )

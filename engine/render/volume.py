@@ -17,17 +17,6 @@ from __future__ import annotations
 import torch
 
 
-def ray_box(origins: torch.Tensor, directions: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Entry and exit distances ``(near [R], far [R])`` of rays ``origins/directions [R, 3]`` through
-    the box ``[lo, hi]`` (``[3]`` each); ``far <= near`` for a ray that misses it. ``near >= 0``."""
-    inverse = 1.0 / torch.where(directions.abs() < 1e-9, torch.full_like(directions, 1e-9), directions)
-    t0, t1 = (lo - origins) * inverse, (hi - origins) * inverse  # [R, 3]
-    near = torch.minimum(t0, t1).max(-1).values.clamp_min(0.0)
-    far = torch.maximum(t0, t1).min(-1).values
-    return near, far
-
-
 def neus_alpha(sdf: torch.Tensor, slope: torch.Tensor, deltas: torch.Tensor, inv_s: torch.Tensor, *,
                anneal: float, deepest: torch.Tensor | None = None) -> torch.Tensor:
     """Opacity ``[R, S]`` in [0, 1] of each section.

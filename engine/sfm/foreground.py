@@ -47,12 +47,11 @@ import trimesh
 from scipy import ndimage
 
 from ..cameras import Cameras
-from ..carving import mask_occupancy
+from ..carving import hull_mesh
 from ..data.dataset import DatasetSplit
 from ..data.transforms import resize_split
-from ..geometry.grid_surface import extract_surface
 from ..render import rasterize
-from ..roi import grid_points
+from ..utils.math import ray_box
 
 COLOUR_TOLERANCE = 0.08
 WORK_SIZE = 400
@@ -131,7 +130,8 @@ def masks_one_pass(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, grou
     for i in range(len(split)):
         origin = cams.centers[i].float()  # [3]
         dirs = cams[i].pixel_directions()[0].reshape(-1, 3).float()  # [h*w, 3]
-        foreground = ray_hits_box(origin, dirs, lo, hi)  # [h*w]
+        near, far = ray_box(origin, dirs, lo, hi)
+        foreground = far > near  # [h*w] the rays through the object's box
         t = torch.full_like(dirs[:, 2], FAR)  # [h*w] where each ray's background point is
         if ground:
             down = dirs[:, 2] < -1e-9
@@ -155,27 +155,16 @@ def masks_one_pass(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, grou
 def visual_hull(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor) -> trimesh.Trimesh:
     """The visual hull of ``split``'s masks in the box ``[lo, hi]`` at ``HULL_RESOLUTION``, closed
     at the box's sides (the ground)."""
-    points, shape = grid_points(lo, hi, HULL_RESOLUTION)
-    occupancy = mask_occupancy(points, split).reshape(shape)
-    if float(occupancy.max()) <= 0.5:  # nothing left: keep the whole box as the occluder
+    carved = hull_mesh(split, lo, hi, HULL_RESOLUTION)
+    if carved is None:  # nothing left: keep the whole box as the occluder
         return trimesh.creation.box(bounds=np.stack([lo.numpy(), hi.numpy()]))
-    cell = float((hi - lo).max()) / HULL_RESOLUTION
-    return extract_surface(occupancy.numpy(), points[0].numpy(), cell)
+    return carved[0]
 
 
 def blur(images: torch.Tensor) -> torch.Tensor:
     """``[N, H, W, 3]`` images smoothed by a Gaussian of ``BLUR_SIGMA_PIXELS`` (hides sub-pixel pose error)."""
     array = ndimage.gaussian_filter(images.numpy(), sigma=(0, BLUR_SIGMA_PIXELS, BLUR_SIGMA_PIXELS, 0))
     return torch.from_numpy(array)
-
-
-def ray_hits_box(origin: torch.Tensor, dirs: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """``[R]`` whether rays from ``origin [3]`` along ``dirs [R, 3]`` pass through the box ``[lo, hi]``."""
-    safe = torch.where(dirs.abs() > 1e-12, dirs, torch.full_like(dirs, 1e-12))
-    t0, t1 = (lo - origin) / safe, (hi - origin) / safe  # [R, 3]
-    near = torch.minimum(t0, t1).max(-1).values
-    far = torch.maximum(t0, t1).min(-1).values
-    return far > near.clamp_min(0.0)
 
 
 def others(cams: Cameras, view: int) -> list[int]:

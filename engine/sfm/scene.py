@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from skimage.measure import ransac
 
 from ..cameras import Cameras
 from ..roi import look_at_point
+from ..utils.math import Plane, fit_plane
 from .align import Similarity
 
 MIN_PLANE_SHARE = 0.2
@@ -38,27 +38,6 @@ OBJECT_SIZE = 2.0
 GROUND_TOLERANCE = 0.01
 BOX_PADDING = 0.1
 MIN_OBJECT_POINTS = 10
-
-
-class Plane:
-    """A plane ``normal . x = offset`` (unit normal), as a model for ``skimage.measure.ransac``."""
-
-    def __init__(self, normal: np.ndarray, offset: float) -> None:
-        self.normal, self.offset = normal, offset
-
-    @classmethod
-    def from_estimate(cls, points: np.ndarray) -> Plane:
-        """Least-squares plane through ``points [P, 3]`` (P >= 3)."""
-        centre = points.mean(0)
-        normal = np.linalg.svd(points - centre)[2][-1]
-        return cls(normal, float(normal @ centre))
-
-    def __bool__(self) -> bool:
-        return bool(np.isfinite(self.normal).all())
-
-    def residuals(self, points: np.ndarray) -> np.ndarray:
-        """``[P]`` distances of ``points [P, 3]`` to the plane."""
-        return np.abs(points @ self.normal - self.offset)
 
 
 @dataclass(frozen=True)
@@ -76,12 +55,10 @@ class UprightScene:
 def find_ground(points: np.ndarray, up_hint: np.ndarray, tolerance: float, seed: int = 0) -> Plane | None:
     """The dominant plane of ``points [P, 3]`` with its normal turned to ``up_hint [3]``, or
     ``None`` when it is too small or too tilted to be the ground (see module docstring)."""
-    if len(points) < 3:
+    found = fit_plane(points, tolerance, seed)
+    if found is None or found[1].sum() < MIN_PLANE_SHARE * len(points):
         return None
-    plane, inliers = ransac(points, Plane, min_samples=3, residual_threshold=tolerance, max_trials=500,
-                            rng=np.random.default_rng(seed))
-    if plane is None or inliers is None or inliers.sum() < MIN_PLANE_SHARE * len(points):
-        return None
+    plane = found[0]
     normal, offset = plane.normal, plane.offset
     if normal @ up_hint < 0:
         normal, offset = -normal, -offset

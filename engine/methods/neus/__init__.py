@@ -1,0 +1,119 @@
+"""NeuS: a neural SDF optimized by volume rendering, fast enough for a CPU.
+
+The technique of NeuS (Wang et al. 2021) with the speed-ups of instant-nsr-pl and NeuS2 (a
+multi-resolution grid encoding, empty-space skipping), reimplemented in our own pure-torch code.
+The package is split by role:
+
+1. **Model** (:mod:`.model`): :class:`~engine.fields.sdf.SDFField` (hash grid + small SiLU MLP) for
+   geometry, a separate :class:`~engine.fields.AlbedoField` for the view-independent surface
+   colour (what gets baked into the texture) plus a small residual conditioned on the normal, view
+   direction and geometry features (:class:`~engine.fields.sdf.ColourHead`); a direction-only
+   background field without masks; the learned ``inv_s``; and, when the object was located on its
+   table, the table as a plane of its own whose height is learned. A separate appearance grid keeps
+   texture detail from roughening the geometry.
+2. **Start** (:mod:`.initialization`): with masks the SDF is first fitted (a few hundred cheap steps,
+   no rendering) to the signed distance of the visual hull; without masks, to the hull of the
+   automatic masks of ``MethodInput.hints`` (:mod:`engine.sfm.object_hints`), or, when the object
+   could not be located, to a sphere in the region of interest (the field then learns the table
+   too). Encoding levels are switched on coarse to fine.
+3. **Sampling** (:mod:`.sampling`): the SDF is cached on a coarse lattice over the region of interest
+   (the "occupancy grid", refreshed from the network every ``update_every`` steps). Each ray
+   marches the cache (no network) to its first zero crossing and puts all its network samples in
+   a band around it; rays that meet no surface cost nothing. Rays are drawn at random across all
+   views.
+4. **Rendering** (:mod:`.rendering`): NeuS alpha with learned ``inv_s`` and cosine annealing
+   (:mod:`engine.render.volume`); with a table, two surfaces composited (:func:`.rendering.table_alphas`).
+5. **Training** (:mod:`.training`): the step and its named losses (colour L1, albedo L1, eikonal, mask
+   BCE when masks exist), reported with the progress events and in ``report.json``. With masks
+   every ray gets a random background colour (so opacity must match the mask); without masks the
+   background field explains what lies outside the region of interest, and the first
+   ``geometry_warmup`` share of the steps trains only the colours.
+6. **Extraction** (:mod:`.extraction`): marching cubes (scikit-image) of the SDF over the region of
+   interest at ``mesh_resolution`` (the network is evaluated only near the cached surface), small
+   pieces dropped. With a table the field is cut at the table top and closed there. Without masks
+   or a located table, the support the object stands on (the dominant plane that spans the region
+   of interest, found by RANSAC) is cut away first, keeping the side the cameras are on.
+
+All geometry lives in the unit volume (see :mod:`engine.roi`). The options and their defaults are
+:class:`.options.NeuSOptions`.
+
+Design decisions (the measurements behind each are in BENCHMARKS.md, "NeuS: the measurements
+behind the design"):
+
+* Samples cover only a band around the cached surface, so ``neus_alpha`` extends the band's first
+  section back to free space and its last one on to the deepest cached SDF along the ray; without
+  that, oblique and silhouette rays lose opacity and the fit inflates the object by about 1/inv_s.
+* ``inv_s`` starts sharp (``inv_s_init``) from a hull, softer (``inv_s_init_mask_free``) from the
+  sphere. Hash-grid tables learn at ``lr`` with a ``lr_warmup`` ramp, the MLPs at the smaller
+  ``lr_mlp``: Adam's first full-size steps on the MLP shift the whole SDF by several cells.
+* Rays per step matter most on a CPU: too few leave the surface rougher than the hull it starts from.
+* Without masks the automatic masks are only a start, never a loss (they miss thin parts and keep
+  some ground); the colours learn first (``geometry_warmup``) so that random colours do not push
+  the surface outwards.
+* The located table is a plane beside the field, not part of it (a union by ``min`` starves the
+  field of gradient just above the table, where the feet are), diffuse (its colour is the albedo
+  alone), with an albedo field of its own (else a surface hanging above the table wears the
+  table's colours for free). Rays that meet only the table cost one sample.
+* The SDF's gradient for the eikonal loss comes in closed form through the hash grid
+  (:meth:`~engine.fields.hash_grid.HashGrid.with_jacobian`), not from autograd's double backward.
+* No prior decides what few views see: on an object on a table the views rarely see under it,
+  and the fit leaves that region near the hull of the automatic masks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...fields import albedo_colours
+from ..base import Method, MethodInput, MethodOutput
+from .extraction import extract_mesh, remove_support_plane
+from .initialization import fit_to_cache, initial_sdf
+from .model import NeuSModel
+from .options import PRESETS, NeuSOptions
+from .sampling import SurfaceCache
+from .training import STAGE, train
+
+
+def run_neus(data: MethodInput) -> MethodOutput:
+    """The ``neus`` method (options: :class:`NeuSOptions`)."""
+    opts: NeuSOptions = data.options
+    device = data.device
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    lo = torch.tensor(data.normalization.box_min, device=device)
+    hi = torch.tensor(data.normalization.box_max, device=device)
+    mask_free = data.split.masks is None
+    target = SurfaceCache(lo, hi, opts.init_resolution)
+    target.values = initial_sdf(data, target, opts.init_resolution)
+    hints = data.hints if mask_free else None
+    model = NeuSModel(opts, mask_free, hull_start=not mask_free or hints is not None,
+                      table=None if hints is None else (hints.ground, hints.up)).to(device)
+    model.sdf.set_active_levels(opts.start_levels)
+    fit_to_cache(model, target, data, generator)
+    cache = SurfaceCache(lo, hi, opts.grid)
+    cache.update(model.sdf)
+    stats, losses = train(model, cache, data, generator)
+    data.progress.update("extracting the surface", 0, 1)
+    mesh = extract_mesh(model, cache, hi, opts.mesh_resolution, data.progress.stage("extracting the surface"))
+    if mask_free and hints is None:  # the table was learned as part of the field: find it and cut it away
+        mesh = remove_support_plane(mesh, lo.cpu().numpy(), hi.cpu().numpy(),
+                                    data.split.cameras.centers.cpu().numpy())
+    start = "visual hull" if not mask_free else "located object" if data.hints is not None else "sphere"
+    stats.update({"mask_free": mask_free, "start": start, "mesh_resolution": opts.mesh_resolution,
+                  "faces_extracted": len(mesh.faces)})
+    albedo = model.colour.albedo
+    return MethodOutput(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), stats,
+                        losses={STAGE: losses}, albedo=lambda points: albedo_colours(albedo, points))
+
+
+NEUS = Method(
+    name="neus",
+    title="NeuS",
+    description="Optimizes a neural SDF by volume rendering: concavities and thin parts, works without masks "
+                "(objects on a table); minutes.",
+    needs_masks=False,
+    options=NeuSOptions,
+    presets=PRESETS,
+    run=run_neus,
+)

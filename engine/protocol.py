@@ -1,0 +1,151 @@
+"""The worker protocol: the job a front end sends, the events the engine answers with, the exit codes.
+
+One place for what crosses the process boundary between the Blender add-on (``bridge/``,
+``operators/``) and the engine (``engine/worker.py``, ``engine/jobs.py``, ``engine/cli.py``):
+
+* a **job** is a JSON object with the fields of :class:`ReconstructJob` (plus ``"command":
+  "reconstruct"``), checked by :meth:`ReconstructJob.from_dict`;
+* the worker writes **events**, one JSON object per line on stdout, each with a ``type`` from
+  :data:`EVENT_TYPES` (built by the ``*_event`` functions here);
+* it exits with one of the ``EXIT_*`` codes.
+
+``engine/README.md`` documents the same for people. Torch-free and bpy-free: both sides import it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError
+
+Event = dict[str, Any]
+
+DEFAULT_METHOD = "hull"
+DEFAULT_PRESET = "balanced"
+PRESETS = ("fast", "balanced", "quality")
+COMMAND = "reconstruct"
+
+# Exit codes of ``python -m engine worker`` (and of ``reconstruct`` on the command line).
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+# Event types, in the order a job sends them: any number of progress and log events, then exactly
+# one result or error.
+PROGRESS, LOG, RESULT, ERROR = "progress", "log", "result", "error"
+EVENT_TYPES = (PROGRESS, LOG, RESULT, ERROR)
+FINAL_EVENTS = (RESULT, ERROR)
+# ``kind`` of an error event.
+INPUT, CANCELLED, OUT_OF_MEMORY, INTERNAL = "input", "cancelled", "out_of_memory", "internal"
+ERROR_KINDS = (INPUT, CANCELLED, OUT_OF_MEMORY, INTERNAL)
+# ``level`` of a log event.
+INFO, WARNING = "info", "warning"
+
+
+@dataclass
+class ReconstructJob:
+    """One reconstruction, as given on the command line or in a worker's ``JOB.json``.
+
+    Attributes:
+        dataset: a folder with ``transforms_train.json`` / ``transforms.json`` (or the json itself),
+            a COLMAP project, or a folder of plain photos.
+        out: the output folder; it must not exist unless ``force``.
+        method: a name from ``engine.methods.METHODS``.
+        preset: ``fast``, ``balanced`` or ``quality``.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        options: per-option overrides of the preset (e.g. ``{"resolution": 256}``), checked against
+            the method's options (``python -m engine methods``).
+        name: base name of the output files; defaults to the dataset folder's name.
+        force: replace an existing output folder.
+        evaluate: score the result against ``gt_mesh.ply`` and the ``test`` views when present.
+        image_scale: resize factor applied to the images when loading, in (0, 1].
+        max_views: use at most this many training views (evenly spaced).
+        region: ``[xmin, ymin, zmin, xmax, ymax, zmax]`` in the dataset frame: the object's box,
+            replacing the automatic region of interest.
+    """
+
+    dataset: str
+    out: str
+    method: str = DEFAULT_METHOD
+    preset: str = DEFAULT_PRESET
+    device: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    force: bool = False
+    evaluate: bool = False
+    image_scale: float = 1.0
+    max_views: int | None = None
+    region: list[float] | None = None
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> ReconstructJob:
+        """Build a job from JSON data, rejecting unknown, missing or mistyped fields with a clear message."""
+        known = set(JOB_FIELD_TYPES)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"Unknown job field(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}")
+        missing = [key for key in REQUIRED_FIELDS if key not in data]
+        if missing:
+            raise InputError(f"The job needs the field(s): {', '.join(missing)}")
+        for key, value in data.items():
+            kinds = JOB_FIELD_TYPES[key]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+                raise InputError(f"The job field '{key}' must be {names}, got {value!r}")
+        return ReconstructJob(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The job file's JSON object (with ``command``)."""
+        return {"command": COMMAND, **{key: getattr(self, key) for key in JOB_FIELD_TYPES}}
+
+
+# The JSON types each job field accepts.
+JOB_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "dataset": (str,), "out": (str,), "method": (str,), "preset": (str,), "device": (str,), "options": (dict,),
+    "name": (str, type(None)), "force": (bool,), "evaluate": (bool,), "image_scale": (int, float),
+    "max_views": (int, type(None)), "region": (list, type(None)),
+}
+REQUIRED_FIELDS = ("dataset", "out")
+
+
+def parse_job(data: Any) -> ReconstructJob:
+    """A job file's content (``{"command": "reconstruct", <ReconstructJob fields>}``) as a job;
+    raises :class:`InputError`."""
+    if not isinstance(data, dict):
+        raise InputError("The job file must hold a JSON object")
+    data = dict(data)
+    command = data.pop("command", COMMAND)
+    if command != COMMAND:
+        raise InputError(f"Unknown job command '{command}'; the worker runs '{COMMAND}' jobs")
+    return ReconstructJob.from_dict(data)
+
+
+def progress_event(stage: str, step: int, total: int, eta: float | None,
+                   losses: dict[str, float] | None = None) -> Event:
+    """``step`` of ``total`` steps of ``stage`` are done; ``eta``: seconds left in the stage (or
+    ``None``); ``losses``: the current named loss terms of an optimizing stage, when it has them."""
+    event: Event = {"type": PROGRESS, "stage": stage, "step": step, "total": total, "eta": eta}
+    if losses:
+        event["losses"] = losses
+    return event
+
+
+def log_event(message: str, level: str = INFO) -> Event:
+    """A message for the user's log (``level``: ``info`` or ``warning``)."""
+    return {"type": LOG, "level": level, "message": message}
+
+
+def result_event(files: dict[str, str], report: dict[str, Any]) -> Event:
+    """The last event of a job that succeeded: the written files (kind -> absolute path) and the report."""
+    return {"type": RESULT, "files": files, "report": report}
+
+
+def error_event(kind: str, message: str) -> Event:
+    """The last event of a job that failed; ``kind`` from :data:`ERROR_KINDS`, ``message`` plain words."""
+    return {"type": ERROR, "kind": kind, "message": message}
+
+
+def safe_name(text: str, fallback: str) -> str:
+    """``text`` as a file-system-safe name (runs of anything but ASCII letters, digits, ``_``, ``.``
+    and ``-`` become one ``_``; no leading or trailing ``.``/``_``), or ``fallback`` when nothing is left."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or fallback

@@ -1,0 +1,93 @@
+"""Helpers shared by the test layers (engine, bridge, add-on): paths, small datasets made on the fly,
+processes. Fixtures live in the ``conftest.py`` files beside the tests that use them."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+OBJECTS = ("spot", "rocker-arm", "fandisk", "bunny")
+# The torch devices the device-parametrized tests run on: always the CPU, CUDA when torch sees it.
+DEVICES = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+
+
+def orbit_c2w(count: int, distance: float = 3.5, elevation: float = 0.4) -> np.ndarray:
+    """``[count, 4, 4]`` camera-to-world matrices (OpenGL) of cameras circling the origin, world Z up."""
+    matrices = []
+    for i in range(count):
+        angle = 2 * math.pi * i / count
+        eye = distance * np.array([math.cos(angle) * math.cos(elevation), math.sin(angle) * math.cos(elevation),
+                                   math.sin(elevation)])
+        forward = -eye / np.linalg.norm(eye)
+        right = np.cross(forward, [0, 0, 1.0])
+        right /= np.linalg.norm(right)
+        up = np.cross(right, forward)
+        c2w = np.eye(4)
+        c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, up, -forward, eye
+        matrices.append(c2w)
+    return np.stack(matrices)
+
+
+def write_disc_dataset(folder: Path, count: int = 6, size: int = 32, radius: float = 8.0,
+                       meta: dict | None = None) -> Path:
+    """A tiny RGBA dataset: a centred disc in every view (a sphere seen by an orbit of cameras)."""
+    (folder / "train").mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    alpha = ((xx - size / 2) ** 2 + (yy - size / 2) ** 2 < radius**2).astype(np.uint8) * 255
+    rgba = np.dstack([np.full((size, size), 200, np.uint8), np.full((size, size), 80, np.uint8),
+                      np.full((size, size), 40, np.uint8), alpha])
+    frames = []
+    for i, c2w in enumerate(orbit_c2w(count)):
+        Image.fromarray(rgba, "RGBA").save(folder / "train" / f"r_{i}.png")
+        frames.append({"file_path": f"./train/r_{i}", "transform_matrix": c2w.tolist()})
+    content = {"camera_angle_x": 0.69, "frames": frames, **(meta or {})}
+    (folder / "transforms_train.json").write_text(json.dumps(content))
+    return folder
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this id still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def run_engine(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m engine ARGS`` from the repository root, capturing text output."""
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def python_without_torch(folder: Path) -> Path:
+    """An executable that behaves like this Python with ``-S`` (no site-packages: no torch)."""
+    script = folder / "python-no-torch"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def python_that_crashes(folder: Path) -> Path:
+    """A Python that answers every question (torch, methods) but whose worker dies at once."""
+    script = folder / "python-crashing-worker"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "-m" ] && [ "$3" = "worker" ]; then\n'
+        '  echo "Fatal Python error: Segmentation fault (simulated)" >&2\n'
+        "  kill -SEGV $$\n"
+        "fi\n"
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
