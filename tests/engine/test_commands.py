@@ -28,7 +28,7 @@ from tests.support import ROOT, run_engine, write_disc_dataset
 
 # A line the terminal may show during a job: a progress bar, one of the engine's own messages, the
 # one-line error, or the result (stdout). Anything else is a library talking.
-ENGINE_LINE = re.compile(r"^(\s*|.*: +\d+%\|.*|\[(info|warning)\] .*|meshlift: .*)$")
+ENGINE_LINE = re.compile(r"^(\s*|.*: +\d+%\|.*\| \d+/\d+ \[[^\]]*\]|\[(info|warning)\] .*|meshlift: .*)$")
 GLOG_LINE = re.compile(r"^[IWEF]\d{8} ", re.MULTILINE)
 TINY_HULL = ["--method", "hull", "--preset", "fast", "-o", "resolution=32", "-o", "faces=500",
              "-o", "texture_size=64"]
