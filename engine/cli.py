@@ -10,24 +10,39 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import protocol
 from .errors import InputError
-from .protocol import DEFAULT_METHOD, DEFAULT_PRESET, EXIT_BAD_INPUT, PRESETS, Event, ReconstructJob
+from .job_log import terminal
+from .output import REPLACE_WITH_FLAG
+from .protocol import (
+    DEFAULT_METHOD,
+    DEFAULT_PRESET,
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    EXIT_OK,
+    PRESETS,
+    Event,
+    ReconstructJob,
+)
 
 # No rate: steps differ in cost, so "it/s" would mislead; the remaining time comes from the engine.
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n}/{total} [{elapsed}<{remaining}]"
 
 
 class TerminalProgress:
-    """Shows progress events as one tqdm bar per stage on stderr, and log events as lines."""
+    """Shows progress events as one tqdm bar per stage on the terminal (stderr), and log events as
+    lines; library output meanwhile goes to the job's log (:mod:`engine.job_log`)."""
 
     def __init__(self) -> None:
         self._bar: Any = None
         self._stage: str | None = None
+        self._stream = terminal()
 
     def __call__(self, event: Event) -> None:
         from tqdm import tqdm  # noqa: PLC0415 (only the terminal front end needs it)
@@ -36,13 +51,13 @@ class TerminalProgress:
             if event["stage"] != self._stage:
                 self.close()
                 self._stage = event["stage"]
-                self._bar = tqdm(total=event["total"], desc=event["stage"], file=sys.stderr, leave=True,
+                self._bar = tqdm(total=event["total"], desc=event["stage"], file=self._stream, leave=True,
                                  dynamic_ncols=True, bar_format=BAR_FORMAT)
             self._bar.total = event["total"]
             self._bar.n = event["step"]
             self._bar.refresh()
         elif event["type"] == protocol.LOG:
-            tqdm.write(f"[{event['level']}] {event['message']}", file=sys.stderr)
+            tqdm.write(f"[{event['level']}] {event['message']}", file=self._stream)
         elif event["type"] in protocol.FINAL_EVENTS:
             self.close()
 
@@ -74,6 +89,22 @@ def print_result(event: Event) -> None:
         print(f"  {key:22s} {value:.4f}")
 
 
+def run_in_terminal(run: Callable[[Callable[[Event], None]], int], show_result: Callable[[Event], None]) -> int:
+    """``run(emit)`` (a job's runner) with its progress on the terminal, its result shown by
+    ``show_result`` or its error as one line as soon as it comes (a job stuck in a native call at
+    a cancel ends the process right after); returns the runner's exit code."""
+    terminal_progress = TerminalProgress()
+
+    def emit(event: Event) -> None:
+        terminal_progress(event)
+        if event["type"] == protocol.RESULT:
+            show_result(event)
+        elif event["type"] == protocol.ERROR:
+            print(f"meshlift: {event['message']}", file=sys.stderr)
+
+    return run(emit)
+
+
 def command_reconstruct(args: argparse.Namespace) -> int:
     from .jobs import run_job  # noqa: PLC0415 (keeps `methods`/`check` fast)
 
@@ -82,30 +113,18 @@ def command_reconstruct(args: argparse.Namespace) -> int:
         options=parse_options(args.option), name=args.name, force=args.force, evaluate=args.evaluate,
         image_scale=args.image_scale, max_views=args.max_views,
     )
-    terminal = TerminalProgress()
-    final: dict[str, Event] = {}
-
-    def emit(event: Event) -> None:
-        terminal(event)
-        if event["type"] in protocol.FINAL_EVENTS:
-            final["event"] = event
-
-    code = run_job(job, emit)
-    event = final["event"]
-    if event["type"] == protocol.RESULT:
-        if args.json:
-            print(json.dumps(event))
-        else:
-            print_result(event)
-    else:
-        print(f"meshlift: {event['message']}", file=sys.stderr)
-    return code
+    return run_in_terminal(
+        lambda emit: run_job(job, emit, replace_hint=REPLACE_WITH_FLAG, echo_library_output=args.verbose),
+        lambda event: print(json.dumps(event)) if args.json else print_result(event))
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_mesh_file  # noqa: PLC0415
+    from .job_log import JobLog  # noqa: PLC0415
 
-    metrics = evaluate_mesh_file(args.mesh, args.dataset, samples=args.samples)
+    with JobLog(echo=args.verbose):  # Warp's driver probe and the like stay off the terminal
+        metrics = evaluate_mesh_file(args.mesh, args.dataset, samples=args.samples,
+                                     warn=lambda message: print(f"[warning] {message}", file=terminal()))
     if args.json:
         print(json.dumps(metrics))
     else:
@@ -120,8 +139,11 @@ def command_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     dataset = out / "dataset"
     if not dataset.exists():
+        from .job_log import JobLog  # noqa: PLC0415
+
         print(f"Rendering the demo dataset into {dataset} ...", file=sys.stderr)
-        make_demo_dataset(dataset)
+        with JobLog(echo=args.verbose):
+            make_demo_dataset(dataset)
     args.dataset, args.out = str(dataset), str(out / "result")
     args.force, args.evaluate, args.name = True, True, "demo"
     return command_reconstruct(args)
@@ -134,27 +156,28 @@ def command_worker(args: argparse.Namespace) -> int:
 
 
 def command_poses(args: argparse.Namespace) -> int:
-    from .progress import Progress  # noqa: PLC0415
-    from .sfm.poses import recover_poses  # noqa: PLC0415
+    from .jobs import run_task  # noqa: PLC0415
+    from .sfm.poses import poses_task  # noqa: PLC0415
 
-    terminal = TerminalProgress()
-    path = recover_poses(args.images, args.out, Progress(terminal), masks=args.masks, sparse=args.sparse)
-    terminal.close()
-    meta = json.loads(path.read_text())["meshlift_sfm"]
-    print(f"{meta['registered']} of {meta['images']} images registered; masks: {meta['masks']}; wrote {path}")
-    return 0
+    def show_result(event: Event) -> None:
+        summary = event["report"]
+        print(f"{summary['registered']} of {summary['images']} images registered; masks: {summary['masks']}; "
+              f"wrote {event['files']['transforms']}")
+
+    inputs = [path for path in (args.images, args.masks, args.sparse) if path not in (None, "auto", "none")]
+    return run_in_terminal(
+        lambda emit: run_task(poses_task(args.images, masks=args.masks, sparse=args.sparse), emit, out=args.out,
+                              force=args.force, inputs=inputs, replace_hint=REPLACE_WITH_FLAG,
+                              echo_library_output=args.verbose),
+        show_result)
 
 
 def command_methods(args: argparse.Namespace) -> int:
+    from .method_listing import format_methods  # noqa: PLC0415
     from .methods import describe_methods  # noqa: PLC0415
 
     methods = describe_methods()
-    if args.json:
-        print(json.dumps(methods))
-    else:
-        for method in methods:
-            print(f"{method['name']:8s} {method['title']}: {method['description']}")
-            print(f"{'':8s} presets: {', '.join(method['presets'])} (default {method['default_preset']})")
+    print(json.dumps(methods) if args.json else format_methods(methods))
     return 0
 
 
@@ -175,6 +198,13 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-scale", type=float, default=1.0, help="resize the images by this factor")
     parser.add_argument("--max-views", type=int, default=None, help="use at most this many views")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_verbose_argument(parser)
+
+
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show the libraries' own log lines (COLMAP, Warp) on the terminal too; "
+                             "a finished output keeps them in log.txt either way")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--dataset", required=True, help="dataset folder with gt_mesh.ply and/or test views")
     ev.add_argument("--samples", type=int, default=200_000, help="surface samples per mesh")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    add_verbose_argument(ev)
     ev.set_defaults(run=command_evaluate)
 
     demo = commands.add_parser("demo", help="render a small built-in dataset and reconstruct it")
@@ -208,13 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     poses = commands.add_parser("poses", help="photos without poses -> transforms.json (structure-from-motion)")
     poses.add_argument("images", help="folder of JPEG/PNG photos of one object (or a COLMAP project folder)")
-    poses.add_argument("--out", required=True, help="folder for transforms.json, sparse/0 and masks/")
+    poses.add_argument("--out", required=True, help="folder for transforms.json, sparse/0 and masks/ "
+                       "(must not exist unless --force)")
+    poses.add_argument("--force", action="store_true", help="replace an existing output folder")
     poses.add_argument("--masks", default="auto", help="auto (estimate), none, or a folder of masks (white = object)")
     poses.add_argument("--sparse", default=None, help="an existing COLMAP model folder for these images (skips SfM)")
+    add_verbose_argument(poses)
     poses.set_defaults(run=command_poses)
 
-    methods = commands.add_parser("methods", help="list the reconstruction methods and presets")
-    methods.add_argument("--json", action="store_true")
+    methods = commands.add_parser("methods", help="list the methods, their presets and every option with its doc")
+    methods.add_argument("--json", action="store_true", help="print one JSON object (for front ends)")
     methods.set_defaults(run=command_methods)
 
     check = commands.add_parser("check", help="print torch version and CUDA availability as JSON")
@@ -229,3 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"meshlift: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # commands without an output folder (evaluate, demo's rendering) stop here
+        print("meshlift: Cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except BrokenPipeError:  # `methods | head`: the reader has gone, and so has any use for the rest
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

@@ -25,7 +25,7 @@ def resolve_device(name: str) -> torch.device:
         if not torch.cuda.is_available():
             raise InputError(
                 f"CUDA was requested but this torch ({torch.__version__}) sees no CUDA GPU. "
-                "Use --device cpu, or install a CUDA build of torch (see README)."
+                "Choose the device cpu, or install a CUDA build of torch (see README)."
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise InputError(f"There is no {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")

@@ -15,6 +15,7 @@ Definitions (``/work/shared/datasets/README.md``): both surfaces are sampled uni
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,11 @@ from scipy.spatial import cKDTree
 
 from .data.dataset import DatasetSplit
 from .data.transforms import find_transforms, load_split
+from .errors import InputError
 from .export import read_textured
 from .texture import TexturedMesh, render_textured
 
+GT_MESH = "gt_mesh.ply"
 F_SCORE_THRESHOLDS = {"f_score_0.5%": 0.005, "f_score_0.2%": 0.002}
 
 
@@ -89,25 +92,52 @@ def render_psnr(mesh: TexturedMesh, split: DatasetSplit, chunk: int = 8) -> dict
     return {"psnr": float(torch.cat(psnrs).mean())}
 
 
+def scoring_files(dataset: str | Path) -> tuple[Path | None, Path | None]:
+    """``(gt_mesh.ply, the test split's camera file)`` of ``dataset`` (a folder, or a camera file
+    in one), each ``None`` when absent.
+
+    Raises:
+        InputError: the dataset does not exist, or it has neither ("nothing to score against").
+    """
+    dataset = Path(dataset)
+    if not dataset.exists():
+        raise InputError(f"Dataset not found: {dataset}")
+    folder = dataset if dataset.is_dir() else dataset.parent
+    gt = folder / GT_MESH
+    found = (gt if gt.is_file() else None), find_transforms(dataset, "test")
+    if found == (None, None):
+        raise InputError(f"Nothing to score against in {folder}: it has no {GT_MESH} and no test views "
+                         "(transforms_test.json)")
+    return found
+
+
 def evaluate_mesh_file(
-    mesh_path: str | Path, dataset: str | Path, samples: int = 200_000
+    mesh_path: str | Path, dataset: str | Path, samples: int = 200_000,
+    warn: Callable[[str], None] = lambda _message: None,
 ) -> dict[str, float]:
     """Score a mesh file (OBJ or GLB, see :func:`engine.export.read_textured` for frames) on a dataset.
 
     Geometry metrics when the dataset folder has ``gt_mesh.ply``; PSNR when it has ``test`` views
-    and the mesh has a texture.
+    and the mesh has a texture (else ``warn`` says why there is none).
 
     Returns:
         The metrics of :func:`geometry_metrics` and :func:`render_psnr` that apply.
+    Raises:
+        InputError: an unreadable mesh, or nothing in the dataset to score this mesh against.
     """
     mesh = read_textured(mesh_path)
-    dataset = Path(dataset)
-    folder = dataset if dataset.is_dir() else dataset.parent
+    gt_path, test_path = scoring_files(dataset)
+    textured = mesh.texture.shape[0] > 1
+    if gt_path is None and not textured:
+        raise InputError(f"Nothing to score {Path(mesh_path).name} against: {Path(dataset)} has no {GT_MESH}, "
+                         "and the mesh has no texture to compare with its test views")
     metrics: dict[str, float] = {}
-    if (folder / "gt_mesh.ply").is_file():
-        gt = trimesh.load(folder / "gt_mesh.ply", force="mesh")
+    if gt_path is not None:
+        gt = trimesh.load(gt_path, force="mesh")
         pred = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
         metrics.update(geometry_metrics(pred, gt, samples))
-    if find_transforms(dataset, "test") is not None and mesh.texture.shape[0] > 1:
-        metrics.update(render_psnr(mesh, load_split(dataset, "test")))
+    if test_path is not None and textured:
+        metrics.update(render_psnr(mesh, load_split(test_path, "test")))
+    elif test_path is not None:
+        warn(f"No PSNR: {Path(mesh_path).name} has no texture to compare with the test views")
     return metrics

@@ -19,6 +19,7 @@ import numpy as np
 import trimesh
 from PIL import Image
 
+from .errors import InputError
 from .texture import TexturedMesh
 
 # Dataset frame (Z up) -> glTF frame (Y up): (x, y, z) -> (x, z, -y). A rotation: inverse = transpose.
@@ -87,9 +88,11 @@ def read_textured(path: str | Path) -> TexturedMesh:
 
     Returns:
         The mesh in the dataset's world frame.
+    Raises:
+        InputError: the file is missing, a folder, unreadable, or holds no triangles.
     """
     path = Path(path)
-    loaded = trimesh.load(path, process=False)
+    loaded = load_mesh_file(path)
     transform = np.eye(4)
     if isinstance(loaded, trimesh.Scene):
         if len(loaded.graph.nodes_geometry) == 1:  # keep the file's normals (concatenating drops them)
@@ -97,6 +100,8 @@ def read_textured(path: str | Path) -> TexturedMesh:
             loaded = loaded.geometry[name]
         else:
             loaded = loaded.to_mesh()
+    if len(getattr(loaded, "faces", ())) == 0:
+        raise InputError(f"{path} holds no triangles")
     vertices = trimesh.transform_points(loaded.vertices, transform).astype(np.float32)
     normals = trimesh.util.unitize(np.asarray(loaded.vertex_normals) @ transform[:3, :3].T).astype(np.float32)
     if path.suffix.lower() in (".glb", ".gltf"):
@@ -112,3 +117,18 @@ def read_textured(path: str | Path) -> TexturedMesh:
         uvs=np.zeros((len(vertices), 2), np.float32) if uvs is None else np.asarray(uvs, dtype=np.float32),
         normals=normals, texture=texture, source=f"read from {path.name}",
     )
+
+
+def load_mesh_file(path: Path) -> trimesh.Trimesh | trimesh.Scene:
+    """``trimesh.load`` of a mesh file, with a plain message for anything that is not one."""
+    if path.is_dir():
+        meshes = sorted(p.name for p in path.iterdir() if p.suffix.lower() in (".obj", ".glb"))
+        example = f" ({', '.join(meshes[:3])} in it)" if meshes else ""
+        raise InputError(f"{path} is a folder; give the mesh file{example}")
+    if not path.is_file():
+        raise InputError(f"Mesh not found: {path}")
+    try:
+        loaded = trimesh.load(path, process=False)
+    except Exception as error:  # trimesh raises anything from ValueError to struct.error on bad files
+        raise InputError(f"Cannot read {path} as a mesh (OBJ, GLB, PLY, ...): {error}") from error
+    return loaded

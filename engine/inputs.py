@@ -25,13 +25,14 @@ from pathlib import Path
 import torch
 
 from .data.dataset import DatasetSplit
-from .data.transforms import load_split
+from .data.transforms import find_transforms, load_split
 from .errors import InputError
 from .progress import Progress
 from .protocol import ReconstructJob
 from .roi import Normalization, crop_to_region, find_roi, stored_region, view_roi
 from .sfm.object_hints import ObjectHints, find_object_hints, stored_object_hints
 from .sfm.photos import PhotoCameras, photo_dataset
+from .sfm.poses import is_photo_folder
 from .timings import Timings
 
 
@@ -51,6 +52,20 @@ class Inputs:
     normalization: Normalization
     hints: ObjectHints | None = None
     cameras: PhotoCameras | None = None
+
+
+def check_dataset(dataset: str | Path) -> None:
+    """Raise :class:`InputError` unless ``dataset`` is something the input stage reads: a folder
+    with a training camera file, a COLMAP project or photos, or a training camera file itself.
+    Cheap (no image is read), so a job can check its input before announcing any work."""
+    path = Path(dataset)
+    if not path.exists():
+        raise InputError(f"Dataset not found: {path}")
+    if path.is_file():
+        find_transforms(path, "train")  # raises for a mesh, an image, another split's camera file
+    elif find_transforms(path, "train") is None and not is_photo_folder(path):
+        raise InputError(f"{path} holds neither a camera file (transforms_train.json or transforms.json) "
+                         "nor photos (JPEG/PNG)")
 
 
 def prepare_inputs(job: ReconstructJob, needs_masks: bool, device: torch.device, progress: Progress,
@@ -96,8 +111,3 @@ def object_hints_or_none(split: DatasetSplit, progress: Progress) -> ObjectHints
                      "warning")
         return None
 
-
-def dataset_folder(dataset: str | Path) -> Path:
-    """The folder a job's ``dataset`` names (the folder itself, or the one holding its json)."""
-    path = Path(dataset)
-    return path if path.is_dir() else path.parent

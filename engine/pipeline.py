@@ -20,11 +20,11 @@ import torch
 import trimesh
 
 from .data.dataset import DatasetSplit
-from .data.transforms import find_transforms, load_split
+from .data.transforms import load_split
 from .devices import resolve_device
-from .evaluate import geometry_metrics, render_psnr
+from .evaluate import geometry_metrics, render_psnr, scoring_files
 from .export import write_glb, write_obj
-from .inputs import dataset_folder, prepare_inputs
+from .inputs import check_dataset, prepare_inputs
 from .methods import MethodInput, get_method, resolve_options
 from .output import OutputDir
 from .progress import Progress
@@ -55,6 +55,9 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
     device = resolve_device(job.device)
     name = output_name(job)
     timings = Timings()
+    check_dataset(job.dataset)
+    if job.evaluate:
+        scoring_files(job.dataset)  # nothing to score against is an error before the work, not after it
     progress.log(f"{method.title} ({job.preset}) on {device}, output {output.path}")
 
     inputs = prepare_inputs(job, method.needs_masks, device, progress, timings)
@@ -73,7 +76,7 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
     report: dict[str, Any] = {
         "method": method.name, "preset": job.preset, "options": asdict(options), "device": str(device),
         "views": len(split), "image_size": [split.cameras.width, split.cameras.height],
-        "region_of_interest": asdict(normalization),
+        "region_of_interest": normalization.describe(),
         "mesh": {"vertices": int(mesh.vertices.shape[0]), "faces": int(mesh.faces.shape[0]),
                  "frame": "dataset world frame (the frame of transforms.json)"},
         "texture": {"size": list(mesh.texture.shape[:2]), "source": mesh.source,
@@ -122,15 +125,14 @@ def best_texture(mesh: TexturedMesh, albedo: Callable[[np.ndarray], np.ndarray],
 def evaluate_against_ground_truth(mesh: TexturedMesh, job: ReconstructJob, progress: Progress) -> dict[str, float]:
     """Metrics of the textured ``mesh`` against the dataset's ``gt_mesh.ply`` and ``test`` views, if any."""
     metrics: dict[str, float] = {}
-    dataset = Path(job.dataset)
-    folder = dataset_folder(dataset)
+    gt_path, test_path = scoring_files(job.dataset)
     progress.update("evaluating", 0, 2)
-    if (folder / "gt_mesh.ply").is_file():
-        gt = trimesh.load(folder / "gt_mesh.ply", force="mesh")
+    if gt_path is not None:
+        gt = trimesh.load(gt_path, force="mesh")
         metrics.update(geometry_metrics(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False), gt))
     progress.update("evaluating", 1, 2)
-    if find_transforms(dataset, "test") is not None:
-        test = load_split(dataset, "test", scale=job.image_scale)
+    if test_path is not None:
+        test = load_split(test_path, "test", scale=job.image_scale)
         metrics.update(render_psnr(mesh, test))
     progress.update("evaluating", 2, 2)
     return metrics

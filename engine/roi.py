@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -44,6 +45,20 @@ class Normalization:
             tuple(center.tolist()), radius,
             tuple(((lo - center) / radius).tolist()), tuple(((hi - center) / radius).tolist()),
         )
+
+    def world_box(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lo, hi)``, ``[3]`` float64 each: the object's box in the dataset's world frame."""
+        return (self.to_world(torch.tensor(self.box_min, dtype=torch.float64)),
+                self.to_world(torch.tensor(self.box_max, dtype=torch.float64)))
+
+    def describe(self) -> dict[str, Any]:
+        """The region for ``report.json``, each number named by its frame: ``world_min`` and
+        ``world_max`` (the box in the dataset's world frame, as a job's ``region`` gives it),
+        ``world_center`` and ``world_radius`` (unit = (world - world_center) / world_radius), and
+        ``unit_min``/``unit_max`` (the same box in the unit volume the methods work in)."""
+        lo, hi = self.world_box()
+        return {"world_min": lo.tolist(), "world_max": hi.tolist(), "world_center": list(self.center),
+                "world_radius": self.radius, "unit_min": list(self.box_min), "unit_max": list(self.box_max)}
 
     def to_unit(self, points: torch.Tensor) -> torch.Tensor:
         """World points ``[..., 3]`` -> unit-volume points ``[..., 3]``."""
@@ -147,8 +162,7 @@ def crop_to_region(normalization: Normalization, region: list[float] | None, rep
     if not bool((hi > lo).all()):
         raise InputError(f"The region's maximum must exceed its minimum on every axis, got {region!r}")
     if not replace:
-        current_lo = normalization.to_world(torch.tensor(normalization.box_min, dtype=torch.float64))
-        current_hi = normalization.to_world(torch.tensor(normalization.box_max, dtype=torch.float64))
+        current_lo, current_hi = normalization.world_box()
         lo, hi = torch.maximum(lo, current_lo), torch.minimum(hi, current_hi)
         if not bool((hi > lo).all()):
             raise InputError("The object found in the masks lies outside the camera file's region_of_interest")

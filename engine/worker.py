@@ -1,7 +1,8 @@
 """``python -m engine worker JOB.json``: the process the Blender add-on starts.
 
 It reads one job, writes one JSON object per line to stdout and nothing else (anything a library
-prints goes to stderr), and exits with the codes of :mod:`engine.protocol`. See ``engine/README.md``.
+prints goes to stderr, and into the job's ``log.txt``), and exits with the codes of
+:mod:`engine.protocol`. See ``engine/README.md``.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +39,55 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 MIN_VIEWS = 3
 
 
+MESH_SUFFIXES = (".ply", ".obj", ".glb", ".gltf", ".stl", ".off", ".fbx", ".dae", ".usd", ".usdz")
+SPLIT_FILE = re.compile(r"transforms_(?P<split>.+)\.json", re.IGNORECASE)
+
+
 def find_transforms(dataset: Path, split: str) -> Path | None:
     """The json that describes ``split`` in ``dataset`` (a folder or a json file), or ``None``.
 
     ``train`` falls back to ``transforms.json`` (all frames) when there is no
-    ``transforms_train.json``; other splits need ``transforms_<split>.json``.
+    ``transforms_train.json``; other splits need ``transforms_<split>.json``. A json file given
+    as the dataset is the split its name says (``transforms_test.json``: ``test``), any other
+    json name counts as ``train``.
+
+    Raises:
+        InputError: ``dataset`` is a file that is not a camera file (a mesh, an image, ...), or
+            the camera file of another split when ``split`` is ``train`` (training on held-out
+            views by mistake).
     """
     dataset = Path(dataset)
     if dataset.is_file():
-        return dataset if split == "train" else None
+        named = split_of_camera_file(dataset)
+        if split == "train" and named != "train":
+            raise InputError(
+                f"{dataset.name} holds the '{named}' views, not the training views; give the dataset folder "
+                f"{dataset.parent} (or its transforms_train.json) to train on the training views"
+            )
+        return dataset if named == split else None
     named = dataset / f"transforms_{split}.json"
     if named.is_file():
         return named
     if split == "train" and (dataset / "transforms.json").is_file():
         return dataset / "transforms.json"
     return None
+
+
+def split_of_camera_file(path: Path) -> str:
+    """The split a camera file given by name holds (``transforms_<split>.json`` -> ``split``, any
+    other ``.json`` -> ``train``); raises :class:`InputError` naming what a non-json file looks like."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        match = SPLIT_FILE.fullmatch(path.name)
+        return "train" if match is None else match["split"].lower()
+    expected = ("a dataset folder (with transforms_train.json or transforms.json), its transforms_train.json, "
+                "or a folder of photos")
+    if suffix in MESH_SUFFIXES:
+        raise InputError(f"{path} is a mesh ({suffix[1:].upper()}), not a dataset: give {expected}")
+    if suffix in IMAGE_SUFFIXES:
+        raise InputError(f"{path} is one image, not a dataset: give the folder of photos it is in ({path.parent}), "
+                         "or a dataset folder with transforms_train.json or transforms.json")
+    raise InputError(f"{path} is not a camera file (transforms*.json): give {expected}")
 
 
 def load_split(
@@ -87,12 +122,14 @@ def load_split(
         )
     if not 0.0 < scale <= 1.0:
         raise InputError(f"The image scale must be in (0, 1], got {scale}")
+    if max_views is not None and max_views < MIN_VIEWS:
+        raise InputError(f"A limit of {max_views} view(s) leaves too few: at least {MIN_VIEWS} are needed")
     meta = _read_json(path)
     frames = meta.get("frames")
     if not isinstance(frames, list) or not frames:
         raise InputError(f"{path.name} lists no frames")
     if max_views is not None and max_views < len(frames):
-        keep = np.linspace(0, len(frames) - 1, max(max_views, 1)).round().astype(int)
+        keep = np.linspace(0, len(frames) - 1, max_views).round().astype(int)
         frames = [frames[i] for i in sorted(set(keep.tolist()))]
     if len(frames) < MIN_VIEWS:
         raise InputError(f"{path.name} has {len(frames)} view(s); at least {MIN_VIEWS} are needed")

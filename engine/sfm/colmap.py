@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,8 @@ class SparseModel:
 def list_images(image_dir: Path) -> list[str]:
     """The image file names directly in ``image_dir`` (not in sub-folders), in natural order
     (``r_2`` before ``r_10``)."""
+    if image_dir.is_file():
+        raise InputError(f"{image_dir} is a file; give the folder of photos ({image_dir.parent})")
     if not image_dir.is_dir():
         raise InputError(f"Image folder not found: {image_dir}")
     names = [p.name for p in image_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
@@ -100,7 +103,8 @@ def cancellation(progress: Progress) -> Iterator[pycolmap.CancellationToken]:
 def run_sfm(image_dir: Path, work_dir: Path, progress: Progress) -> Path:
     """Run COLMAP on the images in ``image_dir``; the largest model goes to ``work_dir/sparse/0``.
 
-    Returns that model's folder. ``work_dir`` also receives ``database.db``.
+    Returns that model's folder. COLMAP's feature and match database and its other models are
+    scratch: they live in a temporary folder that is deleted on return.
 
     Raises:
         InputError: too few images, or too few of them registered (the message says how many and why).
@@ -109,11 +113,24 @@ def run_sfm(image_dir: Path, work_dir: Path, progress: Progress) -> Path:
     pycolmap.set_random_seed(0)  # repeatable RANSAC (thread scheduling can still vary the result slightly)
     if len(names) < MIN_VIEWS:
         raise InputError(f"{image_dir} has {len(names)} image(s) (JPEG/PNG); at least {MIN_VIEWS} are needed")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    database = work_dir / "database.db"
-    database.unlink(missing_ok=True)
-    mapped = work_dir / "mapped"
-    shutil.rmtree(mapped, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="meshlift-colmap-") as scratch:
+        best = map_images(image_dir, names, Path(scratch), progress)
+        out = work_dir / "sparse" / "0"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        best.write(out)
+    return out
+
+
+def map_images(image_dir: Path, names: list[str], scratch: Path, progress: Progress) -> pycolmap.Reconstruction:
+    """COLMAP's features, matches and incremental mapping of ``names`` in ``image_dir``, with its
+    database and models in ``scratch``; returns the model with the most registered images.
+
+    Raises:
+        InputError: too few of them registered (the message says how many and why).
+    """
+    database = scratch / "database.db"
+    mapped = scratch / "mapped"
     mapped.mkdir()
 
     reader = pycolmap.ImageReaderOptions()
@@ -160,12 +177,7 @@ def run_sfm(image_dir: Path, work_dir: Path, progress: Progress) -> Path:
         raise InputError(registration_failure(database, len(names), count))
     if count < len(names):
         progress.log(f"{count} of {len(names)} images registered; the others are left out", "warning")
-    out = work_dir / "sparse" / "0"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    best.write(out)
-    shutil.rmtree(mapped, ignore_errors=True)
-    return out
+    return best
 
 
 def registration_failure(database: Path, total: int, registered: int) -> str:

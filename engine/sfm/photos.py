@@ -2,8 +2,8 @@
 
 :func:`photo_dataset` runs :func:`engine.sfm.poses.recover_poses` into a temporary folder when
 the job's dataset is a folder of images without camera files; the pipeline then reads that folder
-like any posed dataset and copies it (without COLMAP's database) into the output as ``cameras/``,
-where the add-on's "Import Cameras" finds ``transforms.json``.
+like any posed dataset and copies it into the output as ``cameras/``, where the add-on's "Import
+Cameras" finds ``transforms.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class PhotoCameras:
 
     def copy_into(self, output: Path) -> None:
         """Copy ``transforms.json``, the sparse model and the masks into ``output/cameras``."""
-        shutil.copytree(self.dataset, output / OUTPUT_FOLDER, ignore=shutil.ignore_patterns("database.db"))
+        shutil.copytree(self.dataset, output / OUTPUT_FOLDER)
 
 
 def photo_dataset(dataset: str, progress: Progress) -> PhotoCameras | None:

@@ -10,8 +10,13 @@
   ``region_of_interest`` (``min``/``max``: the object's box, bottom on the ground) and
   ``meshlift_sfm`` (image counts, the names left out, ``colmap_to_world``: the 4x4 similarity
   from the COLMAP model's frame to this one, ``ground``, the mask source).
-* ``sparse/0``: the COLMAP model, in COLMAP's own frame (plus ``database.db`` when SfM ran).
+* ``sparse/0``: the COLMAP model, in COLMAP's own frame (COLMAP's feature and match database is
+  scratch, not kept).
+* ``undistorted/``: undistorted copies of the images and their model, when the lens needs it.
 * ``masks/NAME.png``: object masks, unless the images carry alpha or masks are turned off.
+
+``python -m engine poses`` runs :func:`poses_task` through :func:`engine.jobs.run_task`, like a
+reconstruction: an output folder that appears whole or not at all, plus the job's ``log.txt``.
 
 An existing COLMAP project is used instead of running SfM when ``image_dir`` holds
 ``sparse/0`` (images beside it or in ``images/``), or ``sparse`` is given.
@@ -20,7 +25,9 @@ An existing COLMAP project is used instead of running SfM when ``image_dir`` hol
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +36,7 @@ from PIL import Image
 from ..cameras import Cameras
 from ..data.transforms import IMAGE_SUFFIXES, load_split
 from ..errors import InputError
+from ..output import OutputDir
 from ..progress import Progress
 from .colmap import list_images, read_model, run_sfm, undistort_if_needed
 from .foreground import estimate_masks
@@ -88,6 +96,21 @@ def recover_poses(image_dir: str | Path, out_dir: str | Path, progress: Progress
         meta["meshlift_sfm"]["masks"] = add_masks(path, meta, scene, masks, progress)
         path.write_text(json.dumps(meta, indent=1))
     return path
+
+
+def poses_task(image_dir: str | Path, masks: str = "auto", sparse: str | Path | None = None
+               ) -> Callable[[Progress, OutputDir], dict[str, Any]]:
+    """:func:`recover_poses` as a task for :func:`engine.jobs.run_task`: written into the output's
+    staging folder and committed; its result is ``transforms.json`` and the ``meshlift_sfm`` summary."""
+    def run(progress: Progress, output: OutputDir) -> dict[str, Any]:
+        with output as folder:
+            path = recover_poses(image_dir, folder, progress, masks=masks, sparse=sparse)
+            summary = json.loads(path.read_text())["meshlift_sfm"]
+            progress.check()
+            final = output.commit()
+        return {"files": {"transforms": str(final / path.name)}, "report": summary}
+
+    return run
 
 
 def frame(cameras: Cameras, index: int, image: Path, out_dir: Path) -> dict:

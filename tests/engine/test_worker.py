@@ -99,4 +99,5 @@ def test_worker_never_overwrites_without_force(tmp_path, datasets):
     process = start_worker(tmp_path, {"dataset": str(datasets / "spot"), "out": str(out), **SMALL})
     lines, _ = finish(process)
     assert process.returncode == 2 and "already exists" in lines[-1]["message"]
+    assert '"force": true' in lines[-1]["message"] and "--force" not in lines[-1]["message"]  # a job's words
     assert (out / "keep.txt").read_text() == "mine"
