@@ -10,6 +10,13 @@ from pathlib import Path
 from .errors import Cancelled, InputError
 
 
+def staging_folder(path: str | Path, pid: int) -> Path:
+    """The hidden folder beside ``path`` where process ``pid`` stages its files
+    (``.<name>.partial-<pid>``); a process killed outright may leave it behind."""
+    path = Path(path).absolute()
+    return path.parent / f".{path.name}.partial-{pid}"
+
+
 class OutputDir:
     """Files are written into a hidden staging folder beside ``path`` and moved into place by
     :meth:`commit` in one rename, so a crash or a cancel never leaves a half-written result.
@@ -23,7 +30,7 @@ class OutputDir:
         self.force = force
         if self.path.exists() and not force:
             raise InputError(f"The output folder {self.path} already exists; choose another or pass --force")
-        self.staging = self.path.parent / f".{self.path.name}.partial-{os.getpid()}"
+        self.staging = staging_folder(self.path, os.getpid())
         self._lock = threading.Lock()
         self._done = False
 
