@@ -1,0 +1,124 @@
+"""Many hull jobs: one ``reconstruct`` process after another, against ``python -m engine batch`` here and
+on a local Ray cluster; wall time and the time each job spends outside the engine.
+
+    .venv/bin/python benchmarks/bench_batch.py [--objects spot bunny ...] [--copies 2] [--preset fast]
+        [--modes sequential batch batch-1x2 ray]
+
+The jobs are each object of ``../shared/datasets`` ``--copies`` times (8 by default: 4 objects x 2).
+Modes: ``sequential`` runs ``python -m engine reconstruct`` once per job, one after another (what a
+script does without the batch); ``batch`` is ``python -m engine batch`` with its defaults;
+``batch-1x2`` the batch with one job at a time and 2 threads; ``ray`` starts a local Ray cluster
+(``ray start --head`` with the machine's cores), submits the batch to it (``--ray auto``) and stops
+the cluster. Each job's overhead is its process's wall time minus the engine's own time
+(``report.json`` ``timings.total``): interpreter start-up, imports, and the batch's bookkeeping.
+Prints a markdown table for BENCHMARKS.md; the outputs go to benchmarks/out/batch/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine.batch.resources import default_threads
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+OUT = ROOT / "benchmarks" / "out" / "batch"
+OBJECTS = ("spot", "rocker-arm", "fandisk", "bunny")
+# Every process runs this checkout's engine (Ray's workers too, through the cluster's environment).
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
+def engine(*args: str) -> list[str]:
+    return [sys.executable, "-m", "engine", *args]
+
+
+def timed(command: list[str]) -> float:
+    """Run ``command`` from the repository root; its wall-clock seconds (it must succeed)."""
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def engine_seconds(folder: Path) -> float:
+    return json.loads((folder / "report.json").read_text())["timings"]["total"]
+
+
+def run_sequential(jobs: list[dict], preset: str, out: Path) -> tuple[float, list[tuple[float, float]]]:
+    """One ``reconstruct`` process per job; the total wall time and each job's (process, engine) seconds."""
+    per_job = []
+    start = time.perf_counter()
+    for job in jobs:
+        folder = out / job["name"]
+        wall = timed(engine("reconstruct", job["dataset"], "--out", str(folder), "--name", job["name"],
+                            "--preset", preset, "--device", "cpu"))
+        per_job.append((wall, engine_seconds(folder)))
+    return time.perf_counter() - start, per_job
+
+
+def run_batch(jobs_file: Path, preset: str, out: Path, extra: list[str]) -> tuple[float, list[tuple[float, float]]]:
+    """One ``batch`` command; its wall time and each job's (worker, engine) seconds from the summary."""
+    wall = timed(engine("batch", str(jobs_file), "--out", str(out), "--preset", preset, "--device", "cpu", *extra))
+    rows = json.loads((out / "summary.json").read_text())["jobs"]
+    assert all(row["status"] == "done" for row in rows), rows
+    return wall, [(row["seconds"], engine_seconds(out / row["name"])) for row in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--objects", nargs="+", default=list(OBJECTS))
+    parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--modes", nargs="+", default=["sequential", "batch", "batch-1x2", "ray"])
+    args = parser.parse_args()
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    jobs = [{"dataset": str(DATASETS / name), "name": f"{name}-{copy}"}
+            for copy in range(1, args.copies + 1) for name in args.objects]
+    jobs_file = OUT / "jobs.jsonl"
+    jobs_file.write_text("".join(json.dumps(job) + "\n" for job in jobs))
+    cores = len(os.sched_getaffinity(0))
+    print(f"{len(jobs)} hull jobs ({args.preset}), {cores} cores\n")
+    print("| mode | at once x threads | wall s | jobs/min | engine s per job | process s per job "
+          "| overhead s per job |")
+    print("|---|---|---|---|---|---|---|")
+    for mode in args.modes:
+        out = OUT / mode
+        note = ""
+        if mode == "sequential":
+            shape = f"1 x {cores}"
+            wall, per_job = run_sequential(jobs, args.preset, out)
+        elif mode == "batch":
+            threads = default_threads(cores)
+            shape = f"{cores // threads} x {threads}"
+            wall, per_job = run_batch(jobs_file, args.preset, out, [])
+        elif mode == "batch-1x2":
+            shape = "1 x 2"
+            wall, per_job = run_batch(jobs_file, args.preset, out, ["--jobs", "1", "--threads", "2"])
+        elif mode == "ray":
+            shape = f"Ray, {cores} CPUs"
+            ray = str(Path(sys.executable).parent / "ray")
+            started = timed([ray, "start", "--head", f"--num-cpus={cores}", "--include-dashboard=false",
+                             "--disable-usage-stats"])
+            try:
+                wall, per_job = run_batch(jobs_file, args.preset, out, ["--ray", "auto"])
+            finally:
+                subprocess.run([ray, "stop"], cwd=ROOT, env=ENV, check=False, stdout=subprocess.DEVNULL)
+            note = f" (+{started:.1f} s `ray start`)"
+        else:
+            raise SystemExit(f"unknown mode {mode}")
+        process = statistics.mean(p for p, _ in per_job)
+        inside = statistics.mean(e for _, e in per_job)
+        print(f"| {mode} | {shape} | {wall:.1f}{note} | {60 * len(jobs) / wall:.1f} | {inside:.1f} | {process:.1f} "
+              f"| {process - inside:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
