@@ -2,7 +2,7 @@
 on a local Ray cluster; wall time and the time each job spends outside the engine.
 
     .venv/bin/python benchmarks/bench_batch.py [--objects spot bunny ...] [--copies 2] [--preset fast]
-        [--modes sequential batch batch-1x2 ray]
+        [--modes sequential batch batch-1x2 ray] [--max-views N] [--image-scale S] [-o KEY=VALUE ...]
 
 The jobs are each object of ``../shared/datasets`` ``--copies`` times (8 by default: 4 objects x 2).
 Modes: ``sequential`` runs ``python -m engine reconstruct`` once per job, one after another (what a
@@ -51,21 +51,23 @@ def engine_seconds(folder: Path) -> float:
     return json.loads((folder / "report.json").read_text())["timings"]["total"]
 
 
-def run_sequential(jobs: list[dict], preset: str, out: Path) -> tuple[float, list[tuple[float, float]]]:
+Timed = tuple[float, list[tuple[float, float]]]  # wall seconds, and each job's (process, engine) seconds
+
+
+def run_sequential(jobs: list[dict], settings: list[str], out: Path) -> Timed:
     """One ``reconstruct`` process per job; the total wall time and each job's (process, engine) seconds."""
     per_job = []
     start = time.perf_counter()
     for job in jobs:
         folder = out / job["name"]
-        wall = timed(engine("reconstruct", job["dataset"], "--out", str(folder), "--name", job["name"],
-                            "--preset", preset, "--device", "cpu"))
+        wall = timed(engine("reconstruct", job["dataset"], "--out", str(folder), "--name", job["name"], *settings))
         per_job.append((wall, engine_seconds(folder)))
     return time.perf_counter() - start, per_job
 
 
-def run_batch(jobs_file: Path, preset: str, out: Path, extra: list[str]) -> tuple[float, list[tuple[float, float]]]:
+def run_batch(jobs_file: Path, settings: list[str], out: Path, extra: list[str]) -> Timed:
     """One ``batch`` command; its wall time and each job's (worker, engine) seconds from the summary."""
-    wall = timed(engine("batch", str(jobs_file), "--out", str(out), "--preset", preset, "--device", "cpu", *extra))
+    wall = timed(engine("batch", str(jobs_file), "--out", str(out), *settings, *extra))
     rows = json.loads((out / "summary.json").read_text())["jobs"]
     assert all(row["status"] == "done" for row in rows), rows
     return wall, [(row["seconds"], engine_seconds(out / row["name"])) for row in rows]
@@ -77,7 +79,13 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=2)
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--modes", nargs="+", default=["sequential", "batch", "batch-1x2", "ray"])
+    parser.add_argument("--max-views", type=int, default=None)
+    parser.add_argument("--image-scale", type=float, default=1.0)
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
+    settings = ["--preset", args.preset, "--device", "cpu", "--image-scale", str(args.image_scale),
+                *(["--max-views", str(args.max_views)] if args.max_views else []),
+                *(item for option in args.option for item in ("-o", option))]
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     jobs = [{"dataset": str(DATASETS / name), "name": f"{name}-{copy}"}
@@ -85,30 +93,30 @@ def main() -> None:
     jobs_file = OUT / "jobs.jsonl"
     jobs_file.write_text("".join(json.dumps(job) + "\n" for job in jobs))
     cores = len(os.sched_getaffinity(0))
-    print(f"{len(jobs)} hull jobs ({args.preset}), {cores} cores\n")
+    print(f"{len(jobs)} hull jobs ({' '.join(settings)}), {cores} cores, load {os.getloadavg()[0]:.1f}\n")
     print("| mode | at once x threads | wall s | jobs/min | engine s per job | process s per job "
-          "| overhead s per job |")
-    print("|---|---|---|---|---|---|---|")
+          "| overhead s per job | load after |")
+    print("|---|---|---|---|---|---|---|---|")
     for mode in args.modes:
         out = OUT / mode
         note = ""
         if mode == "sequential":
             shape = f"1 x {cores}"
-            wall, per_job = run_sequential(jobs, args.preset, out)
+            wall, per_job = run_sequential(jobs, settings, out)
         elif mode == "batch":
             threads = default_threads(cores)
             shape = f"{cores // threads} x {threads}"
-            wall, per_job = run_batch(jobs_file, args.preset, out, [])
+            wall, per_job = run_batch(jobs_file, settings, out, [])
         elif mode == "batch-1x2":
             shape = "1 x 2"
-            wall, per_job = run_batch(jobs_file, args.preset, out, ["--jobs", "1", "--threads", "2"])
+            wall, per_job = run_batch(jobs_file, settings, out, ["--jobs", "1", "--threads", "2"])
         elif mode == "ray":
             shape = f"Ray, {cores} CPUs"
             ray = str(Path(sys.executable).parent / "ray")
             started = timed([ray, "start", "--head", f"--num-cpus={cores}", "--include-dashboard=false",
                              "--disable-usage-stats"])
             try:
-                wall, per_job = run_batch(jobs_file, args.preset, out, ["--ray", "auto"])
+                wall, per_job = run_batch(jobs_file, settings, out, ["--ray", "auto"])
             finally:
                 subprocess.run([ray, "stop"], cwd=ROOT, env=ENV, check=False, stdout=subprocess.DEVNULL)
             note = f" (+{started:.1f} s `ray start`)"
@@ -117,7 +125,7 @@ def main() -> None:
         process = statistics.mean(p for p, _ in per_job)
         inside = statistics.mean(e for _, e in per_job)
         print(f"| {mode} | {shape} | {wall:.1f}{note} | {60 * len(jobs) / wall:.1f} | {inside:.1f} | {process:.1f} "
-              f"| {process - inside:.1f} |", flush=True)
+              f"| {process - inside:.1f} | {os.getloadavg()[0]:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

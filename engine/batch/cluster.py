@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ..inputs import dataset_folder
 from ..output import OutputDir
 from .attempt import Attempt
@@ -109,17 +110,17 @@ class RayRunner:
                 return JobRecord(item.name, FAILED, error=STOPPED)
             return JobRecord(item.name, FAILED, error=f"The Ray task failed: {first_line(error)}")
         except (ray.exceptions.TaskCancelledError, ray.exceptions.GetTimeoutError):
-            return JobRecord(item.name, FAILED, error=STOPPED if stopped else NOT_STARTED)
+            return JobRecord(item.name, FAILED, error=STOPPED if item.name in self._shown else NOT_STARTED)
         except ray.exceptions.RayError as error:  # the Ray worker or its node died, after Ray's retries
             return JobRecord(item.name, FAILED, error=f"The Ray task failed: {first_line(error)}")
         attempt = Attempt(**value["attempt"])
         self.write_log(item, value["log"])
-        if value["output"] is not None:
-            output = OutputDir(item.out, item.job.force)
-            with output as folder:
-                unpack(value["output"], folder)
-                output.commit()
         record = JobRecord.from_tries(item.name, [attempt])
+        if value["output"] is not None:
+            try:
+                keep_output(item, value["output"])
+            except InputError as error:  # e.g. the folder appeared meanwhile: this result is not kept
+                record = JobRecord(item.name, FAILED, attempt.seconds, error=str(error), tries=1)
         if stopped and not attempt.done:
             record.error = STOPPED
         return record
@@ -132,10 +133,16 @@ class RayRunner:
                 log.write(text)
 
 
+def keep_output(item: BatchJob, archive: bytes) -> None:
+    """Write a shipped result (a tar archive of its folder) to the job's folder, whole or not at all."""
+    output = OutputDir(item.out, item.job.force)
+    with output as folder:
+        unpack(archive, folder)
+        output.commit()
+
+
 def connect(ray: Any, address: str) -> None:
     """Join the Ray cluster at ``address`` (``auto``: the one started on this machine by ``ray start``)."""
-    from ..errors import InputError  # noqa: PLC0415
-
     try:
         ray.init(address=address, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:

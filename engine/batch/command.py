@@ -55,10 +55,14 @@ def command_batch(args: argparse.Namespace) -> int:
     if args.ship_files and args.ray is None:
         raise InputError("--ship-files moves files through Ray: it needs --ray")
     defaults = job_defaults(args)
-    check_defaults(defaults)
-    jobs = read_jobs(args.source, args.out, defaults)
-    settings = BatchSettings(args.retries, args.jobs, args.threads, args.ray, args.ship_files)
-    result = run_batch(jobs, args.out, settings)
+    try:
+        check_defaults(defaults)
+        jobs = read_jobs(args.source, args.out, defaults)
+        settings = BatchSettings(args.retries, args.jobs, args.threads, args.ray, args.ship_files)
+        result = run_batch(jobs, args.out, settings)
+    except KeyboardInterrupt:  # before any job started (the runners handle it once they run)
+        print("meshlift: interrupted before the batch started", file=sys.stderr)
+        return EXIT_CANCELLED
     if args.json:
         print(json.dumps({"jobs": [record.row() for record in result.records]}))
     else:

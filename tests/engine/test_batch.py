@@ -236,3 +236,26 @@ def test_batch_on_a_ray_cluster(tmp_path, ray_cluster, ship_files):
     check_summary(root)
     assert (root / "_logs" / "disc-a.job.json").is_file() != ship_files  # shipped: the job file stayed on the node
     assert snapshot(tmp_path, root) == before
+
+
+def test_ctrl_c_cancels_the_ray_tasks(tmp_path, ray_cluster):
+    import _thread
+    import threading
+
+    source = make_source(tmp_path, good=3, broken=False)
+    root = tmp_path / "out"
+
+    def interrupt_once_a_job_runs() -> None:
+        wait_for(lambda: any("stage: " in log.read_text() for log in root.glob("_logs/*.log")))
+        _thread.interrupt_main()  # what Ctrl+C does: KeyboardInterrupt in the main thread
+
+    threading.Thread(target=interrupt_once_a_job_runs, daemon=True).start()
+    result = run_batch(read_jobs(source, root, DEFAULTS), root, BatchSettings(ray="auto"))
+    assert result.interrupted
+    stopped = [record for record in result.records if record.status == "failed"]
+    assert stopped and all(record.error.startswith(("Stopped:", "Not started:")) for record in stopped)
+    assert {record.name for record in result.records} == {"disc-a", "disc-b", "disc-c"}
+    for record in result.records:
+        assert (root / record.name).exists() == (record.status == "done")
+    wait_for(lambda: not workers_of(root), timeout=20)
+    assert not list(root.glob(".*partial*"))
