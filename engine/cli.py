@@ -1,8 +1,9 @@
 """``python -m engine``: the command line.
 
 Commands: ``reconstruct`` (posed images, or a folder of plain photos -> textured mesh folder),
-``poses`` (photos -> cameras by structure-from-motion), ``evaluate`` (score a mesh
-against a dataset's ground truth), ``demo`` (generate a small dataset and reconstruct it),
+``batch`` (many such jobs, resumable, here or on a Ray cluster: :mod:`engine.batch`), ``poses``
+(photos -> cameras by structure-from-motion), ``evaluate`` (score a mesh against a dataset's
+ground truth), ``demo`` (generate a small dataset and reconstruct it),
 ``worker`` (the add-on's JSON-lines process), ``methods`` and ``check`` (what this install offers).
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import protocol
+from .batch.command import add_batch_arguments, command_batch
 from .errors import InputError
 from .job_log import terminal
 from .output import REPLACE_WITH_FLAG
@@ -219,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--evaluate", action="store_true", help="score against gt_mesh.ply and test views")
     add_job_arguments(rec)
     rec.set_defaults(run=command_reconstruct)
+
+    batch = commands.add_parser("batch", help="many jobs (a folder of datasets or a JSON Lines file), resumable")
+    add_batch_arguments(batch)
+    add_job_arguments(batch)
+    batch.set_defaults(run=command_batch)
 
     ev = commands.add_parser("evaluate", help="Chamfer, normal consistency, F-score and test PSNR of a mesh")
     ev.add_argument("mesh", help="OBJ or GLB as written by reconstruct (textured for PSNR)")

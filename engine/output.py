@@ -15,6 +15,13 @@ REPLACE_WITH_FLAG = "pass --force to replace it"
 REPLACE_WITH_FIELD = 'set "force": true in the job to replace it'
 
 
+def staging_folder(path: str | Path, pid: int) -> Path:
+    """The hidden folder beside ``path`` where process ``pid`` stages its files
+    (``.<name>.partial-<pid>``); a process killed outright may leave it behind."""
+    path = Path(path).absolute()
+    return path.parent / f".{path.name}.partial-{pid}"
+
+
 class OutputDir:
     """Files are written into a hidden staging folder beside ``path`` and moved into place by
     :meth:`commit` in one rename, so a crash or a cancel never leaves a half-written result.
@@ -47,7 +54,7 @@ class OutputDir:
             if held:
                 raise InputError(f"The output folder {self.path} holds the input {held[0]}; replacing it would "
                                  "delete it: choose another output folder")
-        self.staging = self.path.parent / f".{self.path.name}.partial-{os.getpid()}"
+        self.staging = staging_folder(self.path, os.getpid())
         self.on_commit: list[Callable[[Path], None]] = []
         self._lock = threading.Lock()
         self._done = False

@@ -11,6 +11,10 @@ With the ``bpy`` module in a plain Python::
 It runs the add-on's own job synchronously (timers do not fire in background mode), prints
 progress on stderr, saves ``--out`` and exits 0; on failure it prints one clear message and exits
 non-zero (1 the job failed, 2 bad arguments or input) without saving anything.
+
+With ``--export-only DIR`` it renders the cameras into a dataset (``DIR/transforms.json``,
+``DIR/images/``) and stops, so a render farm can make the datasets of many .blend files and
+``python -m engine batch`` reconstruct them.
 """
 
 from __future__ import annotations
@@ -57,8 +61,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="engine option override, e.g. -o resolution=96 -o faces=4000")
     parser.add_argument("--collection", default="Meshlift", help="collection for the result (default Meshlift)")
     parser.add_argument("--python", default=None, help="the Python that runs the engine (needs torch)")
-    parser.add_argument("--out", required=True, help="where to save the resulting .blend")
-    return parser.parse_args(args)
+    parser.add_argument("--out", help="where to save the resulting .blend")
+    parser.add_argument("--export-only", metavar="DIR", help="write the cameras' dataset into DIR; no reconstruction")
+    parsed = parser.parse_args(args)
+    if parsed.export_only is not None and parsed.folder is not None:
+        parser.error("--export-only writes the cameras' dataset: it does not take --folder")
+    if parsed.out is None and parsed.export_only is None:
+        parser.error("the following arguments are required: --out (or --export-only DIR)")
+    return parsed
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:
@@ -110,7 +120,34 @@ def report_text(error: RuntimeError) -> str:
     return text
 
 
+def matching_cameras(scene: Any, pattern: str | None) -> list[str]:
+    """The names of the scene's cameras that match the glob ``pattern`` (all when ``None``), sorted."""
+    pattern = pattern or "*"
+    cameras = sorted(o.name for o in scene.objects if o.type == "CAMERA" and fnmatch.fnmatchcase(o.name, pattern))
+    if not cameras:
+        available = sorted(o.name for o in scene.objects if o.type == "CAMERA")
+        raise BatchError(f"No camera in the scene '{scene.name}' matches '{pattern}' "
+                         f"(cameras: {', '.join(available[:10]) or 'none'})")
+    return cameras
+
+
+def export_only(bpy: Any, args: argparse.Namespace) -> None:
+    """Render the matching cameras into the dataset folder ``args.export_only`` (the add-on's
+    *Export Cameras as Dataset*), without reconstructing."""
+    folder = Path(args.export_only).absolute()
+    cameras = matching_cameras(bpy.context.scene, args.cameras)
+    print(f"Meshlift: exporting {len(cameras)} cameras to {folder}", file=sys.stderr)
+    try:
+        bpy.ops.meshlift.export_cameras(directory=str(folder), cameras=",".join(cameras))
+    except RuntimeError as error:
+        raise BatchError(report_text(error), code=1) from error
+    print(f"Meshlift: wrote {folder / 'transforms.json'}")
+
+
 def run(bpy: Any, module_name: str, args: argparse.Namespace) -> None:
+    if args.export_only is not None:
+        export_only(bpy, args)
+        return
     addon = sys.modules[module_name]
     properties, scene_job, UserError = addon.properties, addon.operators.scene_job, addon.bridge.errors.UserError
     scene = bpy.context.scene
@@ -141,13 +178,7 @@ def run(bpy: Any, module_name: str, args: argparse.Namespace) -> None:
             bpy.ops.meshlift.reconstruct_folder(directory=str(Path(args.folder).absolute()),
                                                 options=json.dumps(options))
         else:
-            pattern = args.cameras or "*"
-            cameras = sorted(o.name for o in scene.objects
-                             if o.type == "CAMERA" and fnmatch.fnmatchcase(o.name, pattern))
-            if not cameras:
-                available = sorted(o.name for o in scene.objects if o.type == "CAMERA")
-                raise BatchError(f"No camera in the scene '{scene.name}' matches '{pattern}' "
-                                 f"(cameras: {', '.join(available[:10]) or 'none'})")
+            cameras = matching_cameras(scene, args.cameras)
             print(f"Meshlift: {len(cameras)} cameras: {', '.join(cameras[:6])}{', ...' if len(cameras) > 6 else ''}",
                   file=sys.stderr)
             bpy.ops.meshlift.reconstruct_cameras(cameras=",".join(cameras), options=json.dumps(options))

@@ -10,6 +10,6 @@ fi
 stamp=.venv/.meshlift-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip setuptools wheel
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  .venv/bin/python -m pip install --quiet -e ".[dev,cluster]"
   touch "$stamp"
 fi

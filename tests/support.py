@@ -78,12 +78,13 @@ def python_without_torch(folder: Path) -> Path:
     return script
 
 
-def python_that_crashes(folder: Path) -> Path:
-    """A Python that answers every question (torch, methods) but whose worker dies at once."""
+def python_that_crashes(folder: Path, only: str = "") -> Path:
+    """A Python that answers every question (torch, methods) but whose worker dies at once (with
+    ``only``: only the workers whose job file's path contains it)."""
     script = folder / "python-crashing-worker"
     script.write_text(
         "#!/bin/sh\n"
-        'if [ "$1" = "-m" ] && [ "$3" = "worker" ]; then\n'
+        f'if [ "$1" = "-m" ] && [ "$3" = "worker" ] && case "$4" in *{only}*) true;; *) false;; esac; then\n'
         '  echo "Fatal Python error: Segmentation fault (simulated)" >&2\n'
         "  kill -SEGV $$\n"
         "fi\n"

@@ -4,6 +4,7 @@ a clear message and a non-zero exit on failure."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -75,3 +76,30 @@ def test_batch_needs_a_blend_under_plain_python(tmp_path):
     assert done.returncode == 2 and "--blend is required" in done.stderr
     done = run_batch(tmp_path, "--blend", str(tmp_path / "missing.blend"), "--out", str(tmp_path / "x.blend"))
     assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_batch_export_only_writes_a_dataset_the_engine_batch_reconstructs(scene_blend, tmp_path):
+    from engine.batch import runner
+    from engine.batch.source import read_jobs
+
+    folder = tmp_path / "datasets" / "scene"
+    done = run_batch(tmp_path, "--blend", str(scene_blend), "--cameras", "Cam.00[0-7]", "--export-only", str(folder))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Meshlift: exporting 8 cameras" in done.stderr and f"wrote {folder / 'transforms.json'}" in done.stdout
+    frames = json.loads((folder / "transforms.json").read_text())["frames"]
+    assert [frame["camera"] for frame in frames] == [f"Cam.00{i}" for i in range(8)]
+    assert all((folder / frame["file_path"]).is_file() for frame in frames)
+    assert not list(tmp_path.glob("*.blend"))  # nothing reconstructed, nothing saved
+
+    root = tmp_path / "meshes"
+    defaults = {"method": "hull", "preset": "fast", "device": "cpu",
+                "options": {"resolution": 48, "faces": 2000, "texture_size": 128}}
+    result = runner.run_batch(read_jobs(tmp_path / "datasets", root, defaults), root, runner.BatchSettings(jobs=1))
+    assert [(r.name, r.status) for r in result.records] == [("scene", "done")] and result.records[0].faces > 100
+
+
+def test_batch_export_only_takes_no_folder(tmp_path):
+    done = run_batch(tmp_path, "--folder", str(tmp_path), "--export-only", str(tmp_path / "d"))
+    assert done.returncode == 2 and "--export-only writes the cameras' dataset" in done.stderr
+    done = run_batch(tmp_path, "--blend", "x.blend")
+    assert done.returncode == 2 and "--out (or --export-only DIR)" in done.stderr
