@@ -205,6 +205,11 @@ class MeshliftSettings(bpy.types.PropertyGroup):
         name="Collection", description="Collection that receives the result (created under the scene collection)",
         default="Meshlift",
     )
+    preview: bpy.props.BoolProperty(
+        name="Live Preview", default=True,
+        description=("While DMTet or NeuS optimize, show the surface as it forms: a temporary object in the "
+                     "result's collection, updated every few seconds and removed when the job ends"),
+    )
     options: bpy.props.CollectionProperty(type=MeshliftOption, name="Engine Options")
 
 

@@ -1,11 +1,11 @@
 """Run one engine job in a worker subprocess and follow it without blocking.
 
 ``python -m engine worker JOB.json`` (``engine/protocol.py``, ``engine/README.md``) writes one JSON
-object per line on stdout: ``progress`` and ``log`` events, then one ``result`` or ``error``. :class:`WorkerProcess`
-starts it with the extension root as working directory; a daemon thread reads stdout and only
-pushes parsed lines into a :class:`queue.Queue` (another keeps the tail of stderr for crash
-reports). The caller — a Blender timer, a modal operator or a blocking loop — calls
-:meth:`WorkerProcess.poll` whenever it likes; nothing here touches Blender.
+object per line on stdout: ``progress``, ``log`` and ``preview`` events, then one ``result`` or
+``error``. :class:`WorkerProcess` starts it with the extension root as working directory; a daemon
+thread reads stdout and only pushes parsed lines into a :class:`queue.Queue` (another keeps the
+tail of stderr for crash reports). The caller — a Blender timer, a modal operator or a blocking
+loop — calls :meth:`WorkerProcess.poll` whenever it likes; nothing here touches Blender.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ class WorkerProcess:
     logs: list[str] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
+    preview: dict[str, Any] | None = None
     started_at: float = 0.0
     ended_at: float | None = None
 
@@ -204,6 +205,10 @@ class WorkerProcess:
                                      int(event.get("total", 0)), event.get("eta"))
         elif kind == protocol.LOG:
             self.logs.append(str(event.get("message", "")))
+        elif kind == protocol.PREVIEW:
+            if self.preview is not None:  # superseded before anyone took it: its file is ours to delete
+                Path(str(self.preview.get("path", ""))).unlink(missing_ok=True)
+            self.preview = event
         elif kind in protocol.FINAL_EVENTS:
             self._final = event
 
@@ -244,6 +249,12 @@ class WorkerProcess:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+    def take_preview(self) -> dict[str, Any] | None:
+        """The latest ``preview`` event not taken yet (``path``, ``format``, ``step``), or ``None``;
+        the taker owns its file (older ones that nobody took are already deleted)."""
+        event, self.preview = self.preview, None
+        return event
 
     # -- control ----------------------------------------------------------------------------
     def cancel(self, timeout: float = 5.0) -> None:

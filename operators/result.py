@@ -28,8 +28,8 @@ def output_collection(scene: bpy.types.Scene, name: str) -> bpy.types.Collection
     return collection
 
 
-def build_mesh(name: str, data: ObjMesh) -> bpy.types.Mesh:
-    mesh = bpy.data.meshes.new(name)
+def fill_mesh(mesh: bpy.types.Mesh, data: ObjMesh) -> bpy.types.Mesh:
+    """Give the empty ``mesh`` the polygons (and UVs) of ``data``, smooth-shaded; returns it."""
     mesh.vertices.add(len(data.vertices))
     mesh.vertices.foreach_set("co", np.ascontiguousarray(data.vertices, dtype=np.float32).ravel())
     mesh.loops.add(len(data.loop_vertices))
@@ -43,6 +43,10 @@ def build_mesh(name: str, data: ObjMesh) -> bpy.types.Mesh:
     mesh.validate(clean_customdata=False)
     mesh.shade_smooth()
     return mesh
+
+
+def build_mesh(name: str, data: ObjMesh) -> bpy.types.Mesh:
+    return fill_mesh(bpy.data.meshes.new(name), data)
 
 
 def build_material(name: str, image: bpy.types.Image | None) -> bpy.types.Material:

@@ -42,6 +42,20 @@ def extract_mesh(model: NeuSModel, cache: SurfaceCache, hi: torch.Tensor, resolu
     return extract_surface(volume, points[0].cpu().numpy(), cell)
 
 
+@torch.no_grad()
+def cached_surface(model: NeuSModel, cache: SurfaceCache) -> tuple[np.ndarray, np.ndarray]:
+    """A coarse mesh of the *cached* SDF (marching cubes on the cache's lattice, no network call;
+    with a table, cut at its top): ``vertices [M, 3]`` (unit volume), ``faces [K, 3]``, empty while
+    nothing is inside. Cheap enough for the live preview."""
+    sdf = cache.values
+    if model.has_table:
+        sdf = torch.maximum(sdf, -model.height(cache.nodes))
+    if not bool((sdf < 0).any()):
+        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
+    mesh = extract_surface((0.5 - sdf).cpu().numpy(), cache.nodes[0, 0, 0].cpu().numpy(), cache.cell)
+    return mesh.vertices, mesh.faces
+
+
 def remove_support_plane(mesh: trimesh.Trimesh, lo: np.ndarray, hi: np.ndarray, camera_centres: np.ndarray, *,
                          seed: int = 0, rounds: int = 3) -> trimesh.Trimesh:
     """Cut away the surface the object stands on, for mask-free data.
