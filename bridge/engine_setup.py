@@ -365,7 +365,9 @@ def check_base_output(plan: SetupPlan) -> Callable[[str], None]:
 def steps(plan: SetupPlan) -> list[Step]:
     """The set-up's steps, in order."""
     python = str(plan.python)
-    pip = [python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
+    # --no-compile: Python compiles a module when it is first imported; compiling all of torch's
+    # files at install time would take longer than unpacking them.
+    pip = [python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "--no-compile"]
 
     def progress_bar(raw: bool) -> list[str]:
         return ["--progress-bar", "raw"] if raw else ["--progress-bar", "off"]
@@ -437,6 +439,7 @@ class EngineSetup:
         self._output: list[str] = []
         self._pip = PipProgress()
         self._pip_raw = False
+        self._step_started = 0.0
         self._log: IO[str] | None = None
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -511,6 +514,7 @@ class EngineSetup:
         self._show(0.0, "")
         argv = step.argv(self._pip_raw)
         self._write_log(f"\n== {step.stage}: {' '.join(argv)}")
+        self._step_started = time.monotonic()
         env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
         env.update(PYTHONUNBUFFERED="1", PYTHONNOUSERSITE="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
         group = {"start_new_session": True} if os.name == "posix" else {
@@ -538,7 +542,7 @@ class EngineSetup:
         if self._process.stdout is not None:
             self._process.stdout.close()
         step = self.steps[self._index]
-        self._write_log(f"== exit code {code}")
+        self._write_log(f"== exit code {code} after {time.monotonic() - self._step_started:.1f} s")
         try:
             if code != 0:
                 raise SetupFailure(failure_sentence(step, self._output, code, self.plan))

@@ -116,7 +116,7 @@ def denoiser_missing(scene: bpy.types.Scene) -> bool:
     cycles = getattr(scene, "cycles", None)
     if scene.render.engine != "CYCLES" or cycles is None or not cycles.use_denoising:
         return False
-    if getattr(cycles, "denoiser", "OPENIMAGEDENOISE") != "OPENIMAGEDENOISE":
+    if getattr(cycles, "denoiser", "") == "OPTIX":  # (without OIDN, Blender 4.3 reads its default as "")
         return False
     return not oidn_available()
 

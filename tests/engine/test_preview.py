@@ -20,7 +20,7 @@ from engine.progress import Progress
 from engine.roi import find_roi
 from tests.support import ROOT
 
-TINY_DMTET = {"resolution": 24, "iterations": 40, "refine_iterations": 10, "faces": 2000, "texture_size": 128}
+TINY_DMTET = {"resolution": 20, "iterations": 12, "refine_iterations": 3, "faces": 2000, "texture_size": 128}
 
 
 def load_preview(event: dict) -> tuple[np.ndarray, np.ndarray]:
