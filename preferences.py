@@ -30,10 +30,15 @@ TORCH_BUILDS = [
 CHECK_RESULT: dict[str, object] = {}
 
 
-def _interpreter_changed(_self: bpy.types.AddonPreferences, _context: bpy.types.Context) -> None:
+def forget_engine_answers() -> None:
+    """Forget what the engine's interpreter said (its torch, its methods, the last check): it changed."""
     interpreter.clear_cache()
     interpreter.CATALOG.reset()
     CHECK_RESULT.clear()
+
+
+def _interpreter_changed(_self: bpy.types.AddonPreferences, _context: bpy.types.Context) -> None:
+    forget_engine_answers()
 
 
 class MeshliftPreferences(bpy.types.AddonPreferences):
@@ -218,9 +223,7 @@ class MESHLIFT_OT_check_python(bpy.types.Operator):
     bl_options = {"REGISTER"}  # noqa: RUF012 (Blender reads a plain set)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        interpreter.clear_cache()
-        interpreter.CATALOG.reset()
-        CHECK_RESULT.clear()
+        forget_engine_answers()
         python = preferred_python(context) or blender_python()
         try:
             python = engine_python(context)

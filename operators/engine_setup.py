@@ -13,7 +13,7 @@ from pathlib import Path
 import bpy
 
 from .. import preferences
-from ..bridge import engine_setup, interpreter
+from ..bridge import engine_setup
 from ..bridge.engine_setup import EngineSetup
 from ..bridge.errors import UserError
 from . import scene_job
@@ -43,16 +43,14 @@ def redraw_all() -> None:
 
 
 def finish(setup: EngineSetup) -> None:
-    """After the set-up ended: select the new interpreter (when done) and forget stale answers."""
+    """After the set-up ended: forget stale answers and (when done) select the new interpreter."""
+    preferences.forget_engine_answers()
     if setup.state == "done":
         prefs = preferences.get_preferences()
         if prefs is not None:
             prefs.python_path = str(setup.plan.python)
-        preferences.CHECK_RESULT.clear()
         preferences.CHECK_RESULT.update(python=str(setup.plan.python), text=setup.message, ok=True,
                                         info=setup.info or {})
-    interpreter.clear_cache()
-    interpreter.CATALOG.reset()
 
 
 def poll() -> float | None:
@@ -156,9 +154,7 @@ class MESHLIFT_OT_remove_engine(bpy.types.Operator):
         prefs = preferences.get_preferences(context)
         if prefs is not None and prefs.python_path and Path(bpy.path.abspath(prefs.python_path)).is_relative_to(target):
             prefs.python_path = ""
-        preferences.CHECK_RESULT.clear()
-        interpreter.clear_cache()
-        interpreter.CATALOG.reset()
+        preferences.forget_engine_answers()
         self.report({"INFO"}, f"Removed the engine environment {target}")
         return {"FINISHED"}
 
