@@ -15,8 +15,8 @@ STATE_ICONS = {"done": "CHECKMARK", "error": "ERROR", "cancelled": "CANCEL"}
 
 
 def wrapped(layout: bpy.types.UILayout, text: str, width_px: float, icon: str = "NONE") -> None:
-    """Labels that wrap ``text`` to the panel's width (about 7 px per character)."""
-    for index, line in enumerate(textwrap.wrap(text, max(int(width_px / 7), 24)) or [""]):
+    """Labels that wrap ``text`` to the panel's width (about 9 px per character, as measured in Blender 4.3)."""
+    for index, line in enumerate(textwrap.wrap(text, max(int(width_px / 9), 24)) or [""]):
         layout.label(text=line, icon=icon if index == 0 else "BLANK1" if icon != "NONE" else "NONE")
 
 

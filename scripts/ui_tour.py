@@ -59,9 +59,9 @@ REPORT: dict = {"blender": bpy.app.version_string, "steps": [], "gaps": {}}
 SHOTS: list[subprocess.Popen] = []
 
 
-def log(message: str, **details: object) -> None:
-    REPORT["steps"].append({"t": round(time.monotonic() - T0, 1), "msg": message, **details})
-    print("tour:", message, details, flush=True)
+def log(step: str, **details: object) -> None:
+    REPORT["steps"].append({"t": round(time.monotonic() - T0, 1), "step": step, **details})
+    print("tour:", step, details, flush=True)
     (OUT / "report.json").write_text(json.dumps(REPORT, indent=1, default=str))
 
 
@@ -109,6 +109,7 @@ def build_zip() -> Path:
     if ARGS.zip:
         return Path(ARGS.zip)
     folder = OUT / "dist"
+    folder.mkdir(parents=True, exist_ok=True)
     subprocess.run([bpy.app.binary_path, "--command", "extension", "build", "--source-dir", ARGS.checkout,
                     "--output-dir", str(folder)], check=True)
     return next(folder.glob("meshlift-*.zip"))
@@ -134,11 +135,12 @@ def tour() -> Iterator[float]:
     area.spaces.active.show_region_ui = True
     region.data.view_location = (0.2, -0.1, 0.3)
     region.data.view_distance = 9.0
-    x, y = ARGS.sidebar_tab.split(",")
-    xdotool("mousemove", x, y, "click", "1")  # the sidebar opens on its first tab: click "Meshlift"
     for obj in bpy.context.scene.objects:
         obj.select_set(obj.type == "CAMERA")
-    yield 2.0
+    yield 1.5
+    x, y = ARGS.sidebar_tab.split(",")
+    xdotool("mousemove", x, y, "click", "1")  # the sidebar opens on its first tab: click "Meshlift"
+    yield 3.0
     shot("01-no-engine")
 
     # Set Up Engine, first as it comes: Blender's own Python as the base.
@@ -152,6 +154,7 @@ def tour() -> Iterator[float]:
     if setup.state != "done" and ARGS.base_python:
         yield 1.0
         shot("02-setup-refused")
+        yield 1.0
         prefs.base_python = ARGS.base_python
         with bpy.context.temp_override(window=window, area=area, region=region):
             log("set up engine again", base=ARGS.base_python, result=list(bpy.ops.meshlift.setup_engine()))
