@@ -188,11 +188,8 @@ class WorkerProcess:
             self._apply(event)
         if self.outcome is None and self._process is not None and self._eof:
             code = self._process.poll()
-            if code is None:  # stdout closed just before the exit: give it a moment
-                try:
-                    code = self._process.wait(timeout=2.0)
-                except subprocess.TimeoutExpired:
-                    return new
+            if code is None:  # stdout closed just before the exit: look again at the next poll
+                return new
             self._finish(code)
         return new
 
@@ -213,8 +210,8 @@ class WorkerProcess:
             self._final = event
 
     def _finish(self, code: int) -> None:
-        for thread in self._threads:
-            thread.join(timeout=1.0)
+        for thread in self._threads:  # the process has ended: what is left in the pipes is read at once
+            thread.join(timeout=0.5)
         self.ended_at = time.monotonic()
         final = self._final
         if self._cancelled or (final is not None and final.get("kind") == protocol.CANCELLED):
