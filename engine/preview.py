@@ -56,12 +56,18 @@ class Preview:
         self._last = time.monotonic()
         if len(faces) == 0:
             return
-        points = torch.as_tensor(vertices).detach().float().cpu()
-        world = self.normalization.to_world(points).numpy().astype(np.float32)
+        points = torch.from_numpy(np.ascontiguousarray(as_numpy(vertices), dtype=np.float32))
+        world = self.normalization.to_world(points).numpy()
+        triangles = np.ascontiguousarray(as_numpy(faces), dtype=np.int32)
         path = self.folder / f"preview-{self.count:04d}.npz"
         partial = path.with_name(path.name + ".partial")
         with partial.open("wb") as file:
-            np.savez(file, vertices=world, faces=torch.as_tensor(faces).detach().cpu().numpy().astype(np.int32))
+            np.savez(file, vertices=world, faces=triangles)
         os.replace(partial, path)
         self.count += 1
         self.progress.preview(str(path), protocol.PREVIEW_NPZ, step)
+
+
+def as_numpy(array: torch.Tensor | np.ndarray) -> np.ndarray:
+    """``array`` as a numpy array (a tensor is detached and brought to the CPU)."""
+    return array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)

@@ -50,7 +50,7 @@ class LivePreview:
             obj = self._new_object(scene)
         mesh = obj.data
         mesh.clear_geometry()
-        result.fill_mesh(mesh, data)
+        result.fill_mesh(mesh, data, validate=False)  # read_preview checked every index
         self.shown += 1
 
     def _new_object(self, scene: bpy.types.Scene) -> bpy.types.Object:
