@@ -263,9 +263,9 @@ def check_idle() -> None:
                         "before starting another.")
 
 
-def prepare(context: bpy.types.Context, name: str, dataset_path: Path, settings: JobSettings,
-            temporary: list[Path], *, interactive: bool = False, renders: dataset.CameraExport | None = None,
-            job_fields: dict[str, Any] | None = None) -> SceneJob:
+def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: JobSettings,
+           temporary: list[Path], *, interactive: bool = False, renders: dataset.CameraExport | None = None,
+           job_fields: dict[str, Any] | None = None) -> SceneJob:
     """The job (the active one from now on) whose worker reconstructs ``dataset_path``: started at
     once, or after ``renders`` are done. An ``interactive`` job with ``settings.preview`` asks the
     worker for live previews."""
@@ -296,12 +296,6 @@ def prepare(context: bpy.types.Context, name: str, dataset_path: Path, settings:
     return scene_job
 
 
-def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: JobSettings,
-           temporary: list[Path], *, interactive: bool = False, job_fields: dict[str, Any] | None = None) -> SceneJob:
-    """Start the worker on ``dataset_path`` now (see :func:`prepare`)."""
-    return prepare(context, name, dataset_path, settings, temporary, interactive=interactive, job_fields=job_fields)
-
-
 def start_from_cameras(context: bpy.types.Context, camera_names: list[str] | None = None,
                        extra_options: dict[str, Any] | None = None, log: Any = None,
                        interactive: bool = False) -> SceneJob:
@@ -317,7 +311,7 @@ def start_from_cameras(context: bpy.types.Context, camera_names: list[str] | Non
     renders = dataset.CameraExport(scene, context.view_layer, cameras, folder)
     settings = job_settings(context, extra_options)
     if interactive:
-        return prepare(context, name, renders.folder, settings, [renders.folder], interactive=True, renders=renders)
+        return launch(context, name, renders.folder, settings, [renders.folder], interactive=True, renders=renders)
     try:
         export_with_progress(context, renders, log)
     except Exception:
