@@ -30,11 +30,25 @@ _ITEMS: dict[str, list[tuple[str, str, str, int]]] = {}
 
 
 def methods() -> list[dict[str, Any]]:
-    """The engine's methods if known; starts loading them in the background otherwise."""
+    """The engine's methods if known; starts loading them in the background otherwise (and
+    redraws the sidebar once they, or the reason they cannot be had, are known)."""
     catalog = interpreter.CATALOG
     if catalog.methods is None:
         catalog.prefetch(preferences.preferred_python(), preferences.blender_python())
+        if catalog.error is None and not bpy.app.timers.is_registered(_redraw_when_loaded):
+            bpy.app.timers.register(_redraw_when_loaded, first_interval=0.25)
     return catalog.methods or []
+
+
+def _redraw_when_loaded() -> float | None:
+    """A timer: once the method list has arrived (or failed), redraw the 3D views' sidebars."""
+    if interpreter.CATALOG.methods is None and interpreter.CATALOG.error is None:
+        return 0.25
+    for window in bpy.context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+    return None
 
 
 def load_methods() -> list[dict[str, Any]]:
@@ -205,6 +219,11 @@ class MeshliftSettings(bpy.types.PropertyGroup):
         name="Collection", description="Collection that receives the result (created under the scene collection)",
         default="Meshlift",
     )
+    preview: bpy.props.BoolProperty(
+        name="Live Preview", default=True,
+        description=("While DMTet or NeuS optimize, show the surface as it forms: a temporary object in the "
+                     "result's collection, updated every few seconds and removed when the job ends"),
+    )
     options: bpy.props.CollectionProperty(type=MeshliftOption, name="Engine Options")
 
 
@@ -215,6 +234,8 @@ def register() -> None:
 
 
 def unregister() -> None:
+    if bpy.app.timers.is_registered(_redraw_when_loaded):
+        bpy.app.timers.unregister(_redraw_when_loaded)
     del bpy.types.Scene.meshlift
     bpy.utils.unregister_class(MeshliftSettings)
     bpy.utils.unregister_class(MeshliftOption)

@@ -18,8 +18,8 @@ from typing import Any
 from . import EXTENSION_ROOT
 from .errors import UserError
 
-HOW_TO = ("Set 'Engine Python' in Edit > Preferences > Add-ons > Meshlift to a Python 3.11 that has PyTorch and "
-          "the engine's requirements (see the README section 'A Python for the engine').")
+HOW_TO = ("Press Set Up Engine in Edit > Preferences > Add-ons > Meshlift, or set 'Engine Python' there to a Python "
+          "3.11 that has PyTorch and the engine's requirements (see the README section 'A Python for the engine').")
 TIMEOUT = 120.0
 
 _lock = threading.Lock()

@@ -1,8 +1,10 @@
-"""Read the OBJ + MTL the engine writes into flat numpy arrays, ready for ``foreach_set``.
+"""Read the meshes the engine writes into flat numpy arrays, ready for ``foreach_set``.
 
-Handles what the engine writes (triangles, ``f v/vt/vn``, one ``mtllib``/``map_Kd``) and the
-general cases around it: n-gons, ``f v``, ``f v//vn``, negative (relative) indices, comments.
-Positions are kept in the file's frame (the engine writes the dataset's world frame as is).
+:func:`read_obj` reads the result's OBJ + MTL. It handles what the engine writes (triangles,
+``f v/vt/vn``, one ``mtllib``/``map_Kd``) and the general cases around it: n-gons, ``f v``,
+``f v//vn``, negative (relative) indices, comments. :func:`read_preview` reads a live-preview
+file (``engine/protocol.py``: ``PREVIEW_NPZ``). Positions are kept in the file's frame (the engine
+writes the dataset's world frame as is).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..engine.protocol import PREVIEW_NPZ
 
 
 class ObjError(ValueError):
@@ -118,3 +122,22 @@ def _texture_of(mtl: Path) -> Path | None:
             image = (mtl.parent / name).resolve()
             return image if image.is_file() else None
     return None
+
+
+def read_preview(path: str | Path, fmt: str) -> ObjMesh:
+    """A live-preview file of format ``fmt`` (``npz``: ``vertices [V, 3]``, ``faces [F, 3]``) as
+    triangles without UVs; raises :class:`ObjError` (or ``OSError``) on bad input."""
+    path = Path(path)
+    if fmt != PREVIEW_NPZ:
+        raise ObjError(f"{path.name}: unknown preview format '{fmt}'")
+    try:
+        with np.load(path) as data:
+            vertices = np.ascontiguousarray(data["vertices"], dtype=np.float32)
+            faces = np.ascontiguousarray(data["faces"], dtype=np.int32)
+    except (KeyError, ValueError) as error:
+        raise ObjError(f"{path.name} is not a preview mesh: {error}") from error
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        raise ObjError(f"{path.name}: expected vertices [V, 3] and faces [F, 3]")
+    if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
+        raise ObjError(f"{path.name}: a face index is out of range (0..{len(vertices) - 1})")
+    return ObjMesh(vertices, np.full(len(faces), 3, np.int32), faces.ravel(), None, None)

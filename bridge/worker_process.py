@@ -1,11 +1,11 @@
 """Run one engine job in a worker subprocess and follow it without blocking.
 
 ``python -m engine worker JOB.json`` (``engine/protocol.py``, ``engine/README.md``) writes one JSON
-object per line on stdout: ``progress`` and ``log`` events, then one ``result`` or ``error``. :class:`WorkerProcess`
-starts it with the extension root as working directory; a daemon thread reads stdout and only
-pushes parsed lines into a :class:`queue.Queue` (another keeps the tail of stderr for crash
-reports). The caller — a Blender timer, a modal operator or a blocking loop — calls
-:meth:`WorkerProcess.poll` whenever it likes; nothing here touches Blender.
+object per line on stdout: ``progress``, ``log`` and ``preview`` events, then one ``result`` or
+``error``. :class:`WorkerProcess` starts it with the extension root as working directory; a daemon
+thread reads stdout and only pushes parsed lines into a :class:`queue.Queue` (another keeps the
+tail of stderr for crash reports). The caller — a Blender timer, a modal operator or a blocking
+loop — calls :meth:`WorkerProcess.poll` whenever it likes; nothing here touches Blender.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ class WorkerProcess:
     logs: list[str] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
+    preview: dict[str, Any] | None = None
     started_at: float = 0.0
     ended_at: float | None = None
 
@@ -187,11 +188,8 @@ class WorkerProcess:
             self._apply(event)
         if self.outcome is None and self._process is not None and self._eof:
             code = self._process.poll()
-            if code is None:  # stdout closed just before the exit: give it a moment
-                try:
-                    code = self._process.wait(timeout=2.0)
-                except subprocess.TimeoutExpired:
-                    return new
+            if code is None:  # stdout closed just before the exit: look again at the next poll
+                return new
             self._finish(code)
         return new
 
@@ -204,12 +202,16 @@ class WorkerProcess:
                                      int(event.get("total", 0)), event.get("eta"))
         elif kind == protocol.LOG:
             self.logs.append(str(event.get("message", "")))
+        elif kind == protocol.PREVIEW:
+            if self.preview is not None:  # superseded before anyone took it: its file is ours to delete
+                Path(str(self.preview.get("path", ""))).unlink(missing_ok=True)
+            self.preview = event
         elif kind in protocol.FINAL_EVENTS:
             self._final = event
 
     def _finish(self, code: int) -> None:
-        for thread in self._threads:
-            thread.join(timeout=1.0)
+        for thread in self._threads:  # the process has ended: what is left in the pipes is read at once
+            thread.join(timeout=0.5)
         self.ended_at = time.monotonic()
         final = self._final
         if self._cancelled or (final is not None and final.get("kind") == protocol.CANCELLED):
@@ -244,6 +246,12 @@ class WorkerProcess:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+    def take_preview(self) -> dict[str, Any] | None:
+        """The latest ``preview`` event not taken yet (``path``, ``format``, ``step``), or ``None``;
+        the taker owns its file (older ones that nobody took are already deleted)."""
+        event, self.preview = self.preview, None
+        return event
 
     # -- control ----------------------------------------------------------------------------
     def cancel(self, timeout: float = 5.0) -> None:

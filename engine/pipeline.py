@@ -27,6 +27,7 @@ from .export import write_glb, write_obj
 from .inputs import check_dataset, prepare_inputs
 from .methods import MethodInput, get_method, resolve_options
 from .output import OutputDir
+from .preview import Preview
 from .progress import Progress
 from .protocol import ReconstructJob, safe_name
 from .roi import Normalization
@@ -62,9 +63,11 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
 
     inputs = prepare_inputs(job, method.needs_masks, device, progress, timings)
     split, normalization, hints = inputs.split, inputs.normalization, inputs.hints
+    preview = Preview(job.preview, normalization, progress) if job.preview else None
     with timings("reconstruct"):
         result = method.run(MethodInput(normalization.split_to_unit(split), normalization, options, progress, device,
-                                        hints=None if hints is None else hints.to_unit(normalization)))
+                                        hints=None if hints is None else hints.to_unit(normalization),
+                                        preview=preview))
         vertices = normalization.to_world(torch.from_numpy(result.vertices)).numpy()
     with timings("texture"):
         mesh = texture_mesh(vertices, result.faces, split, target_faces=options.faces,

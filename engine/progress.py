@@ -58,6 +58,10 @@ class Progress:
     def log(self, message: str, level: str = protocol.INFO) -> None:
         self._emit(protocol.log_event(message, level))
 
+    def preview(self, path: str, fmt: str, step: int) -> None:
+        """Announce a live-preview file (see :mod:`engine.preview`)."""
+        self._emit(protocol.preview_event(path, fmt, step))
+
     def wants_update(self) -> bool:
         """Whether an :meth:`update` now would be sent (not throttled): lets a loop compute what
         it reports (e.g. loss values, which synchronize a GPU) only when it will be shown."""

@@ -30,16 +30,19 @@ COMMAND = "reconstruct"
 # Exit codes of ``python -m engine worker`` (and of ``reconstruct`` on the command line).
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
-# Event types, in the order a job sends them: any number of progress and log events, then exactly
-# one result or error.
-PROGRESS, LOG, RESULT, ERROR = "progress", "log", "result", "error"
-EVENT_TYPES = (PROGRESS, LOG, RESULT, ERROR)
+# Event types, in the order a job sends them: any number of progress, log and preview events, then
+# exactly one result or error.
+PROGRESS, LOG, PREVIEW, RESULT, ERROR = "progress", "log", "preview", "result", "error"
+EVENT_TYPES = (PROGRESS, LOG, PREVIEW, RESULT, ERROR)
 FINAL_EVENTS = (RESULT, ERROR)
 # ``kind`` of an error event.
 INPUT, CANCELLED, OUT_OF_MEMORY, INTERNAL = "input", "cancelled", "out_of_memory", "internal"
 ERROR_KINDS = (INPUT, CANCELLED, OUT_OF_MEMORY, INTERNAL)
 # ``level`` of a log event.
 INFO, WARNING = "info", "warning"
+# ``format`` of a preview file: a numpy ``.npz`` with ``vertices [V, 3]`` float32 (dataset world frame)
+# and ``faces [F, 3]`` int32.
+PREVIEW_NPZ = "npz"
 
 
 @dataclass
@@ -62,6 +65,9 @@ class ReconstructJob:
         max_views: use at most this many training views (evenly spaced).
         region: ``[xmin, ymin, zmin, xmax, ymax, zmax]`` in the dataset frame: the object's box,
             replacing the automatic region of interest.
+        preview: a folder for live previews: while an optimizing method (DMTet, NeuS) runs, the
+            worker writes a coarse mesh of the forming surface there every few seconds and sends a
+            ``preview`` event naming it (the reader then owns the file); ``None``: no previews.
     """
 
     dataset: str
@@ -76,6 +82,7 @@ class ReconstructJob:
     image_scale: float = 1.0
     max_views: int | None = None
     region: list[float] | None = None
+    preview: str | None = None
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> ReconstructJob:
@@ -103,7 +110,7 @@ class ReconstructJob:
 JOB_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "out": (str,), "method": (str,), "preset": (str,), "device": (str,), "options": (dict,),
     "name": (str, type(None)), "force": (bool,), "evaluate": (bool,), "image_scale": (int, float),
-    "max_views": (int, type(None)), "region": (list, type(None)),
+    "max_views": (int, type(None)), "region": (list, type(None)), "preview": (str, type(None)),
 }
 REQUIRED_FIELDS = ("dataset", "out")
 
@@ -133,6 +140,12 @@ def progress_event(stage: str, step: int, total: int, eta: float | None,
 def log_event(message: str, level: str = INFO) -> Event:
     """A message for the user's log (``level``: ``info`` or ``warning``)."""
     return {"type": LOG, "level": level, "message": message}
+
+
+def preview_event(path: str, fmt: str, step: int) -> Event:
+    """A coarse mesh of the forming surface at optimization ``step`` was written to ``path`` (absolute)
+    in format ``fmt`` (:data:`PREVIEW_NPZ`)."""
+    return {"type": PREVIEW, "path": path, "format": fmt, "step": step}
 
 
 def result_event(files: dict[str, str], report: dict[str, Any]) -> Event:

@@ -110,11 +110,38 @@ def quiet_stdout(enabled: bool) -> Iterator[None]:
         os.close(saved)
 
 
+def denoiser_missing(scene: bpy.types.Scene) -> bool:
+    """Whether rendering ``scene`` would fail for want of a denoiser: Cycles with OpenImageDenoise
+    on, in a Blender built without it (Debian's, for one)."""
+    cycles = getattr(scene, "cycles", None)
+    if scene.render.engine != "CYCLES" or cycles is None or not cycles.use_denoising:
+        return False
+    if getattr(cycles, "denoiser", "") == "OPTIX":  # (without OIDN, Blender 4.3 reads its default as "")
+        return False
+    return not oidn_available()
+
+
+def oidn_available() -> bool:
+    """Whether this Blender's Cycles has OpenImageDenoise."""
+    try:
+        import _cycles  # noqa: PLC0415 (Cycles' own module, present only in builds with Cycles)
+    except ImportError:
+        return True
+    return bool(getattr(_cycles, "with_openimagedenoise", True))
+
+
+NO_DENOISER = ("This Blender has no OpenImageDenoise: the cameras are rendered without denoising (the scene's "
+               "setting is left as it is).")
+
+
 class RenderSettings:
-    """Sets film transparent + RGBA PNG (and no border) for the renders; restores everything after."""
+    """Sets film transparent + RGBA PNG (and no border) for one render, and turns Cycles' denoising
+    off when this Blender lacks its denoiser (``warnings`` then says so); restores every setting it
+    touched afterwards, whatever happened."""
 
     def __init__(self, scene: bpy.types.Scene) -> None:
         self.scene = scene
+        self.warnings: list[str] = []
 
     def __enter__(self) -> RenderSettings:
         render = self.scene.render
@@ -124,6 +151,10 @@ class RenderSettings:
             "use_border": render.use_border, "use_file_extension": render.use_file_extension,
             "file_format": settings.file_format, "color_mode": settings.color_mode, "color_depth": settings.color_depth,
         }
+        self.denoising = denoiser_missing(self.scene)
+        if self.denoising:
+            self.scene.cycles.use_denoising = False
+            self.warnings.append(NO_DENOISER)
         render.film_transparent = True
         render.use_border = False
         render.use_file_extension = True
@@ -142,6 +173,13 @@ class RenderSettings:
         render.use_border = saved["use_border"]
         render.use_file_extension = saved["use_file_extension"]
         self.scene.camera = saved["camera"]
+        if self.denoising:
+            self.scene.cycles.use_denoising = True
+
+
+def render_still(scene: bpy.types.Scene) -> None:
+    """Render ``scene``'s camera to ``scene.render.filepath`` (blocking)."""
+    bpy.ops.render.render(write_still=True, scene=scene.name)
 
 
 def check_sources(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer,
@@ -158,45 +196,109 @@ def check_sources(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer,
     return images
 
 
+class CameraExport:
+    """Writes the cameras' dataset one camera at a time: ``folder/images/*`` and, after the last,
+    ``folder/transforms.json``. A modal operator calls :meth:`step` once per timer tick (one render
+    per tick, so the interface answers between renders); :meth:`run` does them all at once.
+
+    Cameras are looked up by name at each step (the user may change the scene meanwhile), and
+    every render setting is restored after each render.
+
+    Raises (from the constructor):
+        UserError: no or too few cameras, non-perspective cameras, cameras without images in a
+            scene with nothing to render.
+    """
+
+    def __init__(self, scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, cameras: list[bpy.types.Object],
+                 folder: Path) -> None:
+        images = check_sources(scene, view_layer, cameras)
+        self.scene_name = scene.name
+        self.cameras = [camera.name for camera in cameras]
+        self.images = {name: image.name if image is not None else None for name, image in images.items()}
+        self.folder = Path(folder)
+        self.index = 0
+        self.frames: list[dict] = []
+        self.warnings: list[str] = []
+        self.transforms: Path | None = None
+        self._taken: set[str] = set()
+
+    @property
+    def total(self) -> int:
+        return len(self.cameras)
+
+    @property
+    def done(self) -> bool:
+        return self.transforms is not None
+
+    def step(self) -> bool:
+        """Render (or copy the image of) the next camera; after the last, write ``transforms.json``.
+        Returns whether the dataset is complete. Raises :class:`UserError` (a render that failed,
+        a camera or image that is gone)."""
+        if self.done:
+            return True
+        scene = bpy.data.scenes.get(self.scene_name)
+        if scene is None:
+            raise UserError(f"The scene '{self.scene_name}' was deleted while its cameras were being rendered.")
+        if self.index == self.total:
+            self.transforms = write_transforms(self.folder, self.frames, {"meshlift": {
+                "scene": scene.name, "blender": bpy.app.version_string}})
+            return True
+        name = self.cameras[self.index]
+        camera = scene.objects.get(name)
+        if camera is None or camera.type != "CAMERA":
+            raise UserError(f"The camera '{name}' was deleted while the cameras were being rendered.")
+        stem = unique_name(name, self._taken)
+        (self.folder / "images").mkdir(parents=True, exist_ok=True)
+        image_name = self.images[name]
+        if image_name is None:
+            file_name = self._render(scene, camera, self.folder / "images" / f"{stem}.png")
+        else:
+            image = bpy.data.images.get(image_name)
+            if image is None:
+                raise UserError(f"The background image '{image_name}' of camera '{name}' was deleted meanwhile.")
+            file_name = copy_image(image, self.folder / "images", stem)
+        self.frames.append({
+            "file_path": f"images/{file_name}",
+            "transform_matrix": rigid([list(row) for row in camera.matrix_world]),
+            **frame_intrinsics(scene, camera),
+            "camera": name,
+        })
+        self.index += 1
+        return False
+
+    def _render(self, scene: bpy.types.Scene, camera: bpy.types.Object, path: Path) -> str:
+        with RenderSettings(scene) as settings:
+            scene.camera = camera
+            scene.render.filepath = str(path)
+            try:
+                with quiet_stdout(bpy.app.background):
+                    render_still(scene)
+            except RuntimeError as error:
+                reason = str(error).strip().removeprefix("Error:").strip().rstrip(".")
+                raise UserError(f"Rendering camera '{camera.name}' failed: {reason}.") from error
+        for warning in settings.warnings:
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+        if not path.is_file():
+            raise UserError(f"Rendering camera '{camera.name}' produced no image (is the render engine able to run "
+                            "here?)")
+        return path.name
+
+    def run(self, on_progress: Callable[[int, int, str], None] | None = None) -> Path:
+        """Every remaining step; ``on_progress(index, total, camera)`` before each camera and once
+        at the end (``camera`` empty). Returns the ``transforms.json`` path."""
+        while not self.done:
+            if on_progress is not None:
+                on_progress(self.index, self.total, self.cameras[self.index] if self.index < self.total else "")
+            self.step()
+        assert self.transforms is not None
+        return self.transforms
+
+
 def export_cameras(
     scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, cameras: list[bpy.types.Object], folder: Path,
     on_progress: Callable[[int, int, str], None] | None = None,
 ) -> Path:
-    """Write ``folder/transforms.json`` and ``folder/images/*`` for ``cameras``; returns the json path.
-
-    Raises:
-        UserError: no or too few cameras, non-perspective cameras, cameras without images in a
-            scene with nothing to render, unusable background images.
-    """
-    images = check_sources(scene, view_layer, cameras)
-    folder = Path(folder)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    taken: set[str] = set()
-    frames = []
-    with RenderSettings(scene):
-        for index, camera in enumerate(cameras):
-            stem = unique_name(camera.name, taken)
-            if on_progress is not None:
-                on_progress(index, len(cameras), camera.name)
-            image = images[camera.name]
-            if image is None:
-                path = folder / "images" / f"{stem}.png"
-                scene.camera = camera
-                scene.render.filepath = str(path)
-                with quiet_stdout(bpy.app.background):
-                    bpy.ops.render.render(write_still=True, scene=scene.name)
-                if not path.is_file():
-                    raise UserError(f"Rendering camera '{camera.name}' produced no image (is the render "
-                                       "engine able to run here?)")
-                file_name = path.name
-            else:
-                file_name = copy_image(image, folder / "images", stem)
-            frames.append({
-                "file_path": f"images/{file_name}",
-                "transform_matrix": rigid([list(row) for row in camera.matrix_world]),
-                **frame_intrinsics(scene, camera),
-                "camera": camera.name,
-            })
-    if on_progress is not None:
-        on_progress(len(cameras), len(cameras), "")
-    return write_transforms(folder, frames, {"meshlift": {"scene": scene.name, "blender": bpy.app.version_string}})
+    """Write ``folder/transforms.json`` and ``folder/images/*`` for ``cameras`` at once; returns the
+    json path. Raises :class:`UserError` (see :class:`CameraExport`)."""
+    return CameraExport(scene, view_layer, cameras, folder).run(on_progress)

@@ -63,7 +63,8 @@ def import_cameras(scene: bpy.types.Scene, transforms: Path, collection_name: st
 
 
 def start_from_photos(context: bpy.types.Context, folder: str, extra_options: dict[str, Any] | None = None,
-                      add_cameras: bool = True, region: list[float] | None = None) -> scene_job.SceneJob:
+                      add_cameras: bool = True, region: list[float] | None = None, *,
+                      interactive: bool = False) -> scene_job.SceneJob:
     """Start the worker on a folder of photos; with ``add_cameras`` the recovered cameras join the
     scene; ``region`` (min x y z, max x y z in the upright frame) replaces the automatic box."""
     scene_job.check_idle()
@@ -72,7 +73,8 @@ def start_from_photos(context: bpy.types.Context, folder: str, extra_options: di
         raise UserError("The region's maximum must exceed its minimum on every axis.")
     settings = scene_job.job_settings(context, extra_options)
     fields = None if region is None else {"region": [float(v) for v in region]}
-    job = scene_job.launch(context, scene_job.source_name(path.name), path, settings, [], job_fields=fields)
+    job = scene_job.launch(context, scene_job.source_name(path.name), path, settings, [], interactive=interactive,
+                           job_fields=fields)
     if add_cameras:
         def add(scene: bpy.types.Scene, files: dict[str, str]) -> None:
             import_cameras(scene, Path(files["obj"]).parent / "cameras" / "transforms.json", f"{job.name} Cameras")
@@ -99,9 +101,10 @@ class MESHLIFT_OT_reconstruct_photos(ReconstructBase, bpy.types.Operator):
     region_min: bpy.props.FloatVectorProperty(name="Region Min", size=3, default=(-1.0, -1.0, 0.0))
     region_max: bpy.props.FloatVectorProperty(name="Region Max", size=3, default=(1.0, 1.0, 2.0))
 
-    def start(self, context: bpy.types.Context) -> scene_job.SceneJob:
+    def start(self, context: bpy.types.Context, interactive: bool) -> scene_job.SceneJob:
         region = [*self.region_min, *self.region_max] if self.use_region else None
-        return start_from_photos(context, self.directory, parse_options(self.options), self.import_cameras, region)
+        return start_from_photos(context, self.directory, parse_options(self.options), self.import_cameras, region,
+                                 interactive=interactive)
 
     def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
         if not self.directory and not bpy.app.background:

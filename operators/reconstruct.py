@@ -58,14 +58,18 @@ def stop_timer(op: Any, context: bpy.types.Context) -> None:
 
 
 def modal_step(op: Any, context: bpy.types.Context, event_type: str, event_value: str = "PRESS") -> set[str]:
-    """The body of ``modal()``: Esc cancels; each timer tick polls the worker (never blocks); when
-    the job has ended, the timer goes and the result is reported. Other events pass through, so
-    Blender stays usable while the engine works."""
+    """The body of ``modal()``: Esc cancels; each timer tick renders one camera or polls the worker
+    (never waits for it) and shows its latest preview; when the job has ended, the timer goes and
+    the result is reported. Other events pass through, so Blender stays usable meanwhile."""
     job: scene_job.SceneJob = op._job
     if event_type == "ESC" and event_value == "PRESS" and job.running:
         job.cancel()
     elif event_type == "TIMER" and job.running:
         job.step()
+        reported = getattr(op, "_warned", 0)
+        for warning in job.warnings[reported:]:
+            op.report({"WARNING"}, f"Meshlift: {warning}")
+        op._warned = len(job.warnings)
         redraw_views(context)
     if job.running:
         return {"PASS_THROUGH"}
@@ -84,12 +88,13 @@ class ReconstructBase:
         default="", options={"HIDDEN", "SKIP_SAVE"},
     )
 
-    def start(self, context: bpy.types.Context) -> scene_job.SceneJob:
+    def start(self, context: bpy.types.Context, interactive: bool) -> scene_job.SceneJob:
+        """The job; ``interactive``: followed by this modal operator (renders one per tick, live previews)."""
         raise NotImplementedError
 
     def run(self, context: bpy.types.Context, modal: bool) -> set[str]:
         try:
-            job = self.start(context)
+            job = self.start(context, modal)
         except UserError as error:
             if not scene_job.is_running():  # a refused second start leaves the running job's status alone
                 scene_job.set_status("error", str(error))
@@ -124,10 +129,11 @@ class MESHLIFT_OT_reconstruct_cameras(ReconstructBase, bpy.types.Operator):
         default="", options={"HIDDEN", "SKIP_SAVE"},
     )
 
-    def start(self, context: bpy.types.Context) -> scene_job.SceneJob:
+    def start(self, context: bpy.types.Context, interactive: bool) -> scene_job.SceneJob:
         names = [n.strip() for n in self.cameras.split(",") if n.strip()]
         log = scene_job.stderr_log if bpy.app.background else None
-        return scene_job.start_from_cameras(context, names or None, parse_options(self.options), log=log)
+        return scene_job.start_from_cameras(context, names or None, parse_options(self.options), log=log,
+                                            interactive=interactive)
 
     def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
         return self.run(context, modal=not bpy.app.background)
@@ -142,9 +148,9 @@ class MESHLIFT_OT_reconstruct_folder(ReconstructBase, bpy.types.Operator):
     directory: bpy.props.StringProperty(name="Folder", subtype="DIR_PATH", options={"SKIP_SAVE"})
     filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
 
-    def start(self, context: bpy.types.Context) -> scene_job.SceneJob:
+    def start(self, context: bpy.types.Context, interactive: bool) -> scene_job.SceneJob:
         folder = self.directory or context.scene.meshlift.folder
-        return scene_job.start_from_folder(context, folder, parse_options(self.options))
+        return scene_job.start_from_folder(context, folder, parse_options(self.options), interactive)
 
     def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
         if not self.directory and not context.scene.meshlift.folder and not bpy.app.background:
@@ -193,10 +199,13 @@ class MESHLIFT_OT_export_cameras(bpy.types.Operator):
             if (folder / "transforms.json").exists():
                 raise UserError(f"{folder} already holds a transforms.json; choose an empty folder.")
             log = scene_job.stderr_log if bpy.app.background else None
-            path = scene_job.export_with_progress(context, cameras, folder, log)
+            renders = dataset.CameraExport(scene, context.view_layer, cameras, folder)
+            path = scene_job.export_with_progress(context, renders, log)
         except UserError as error:
             self.report({"ERROR"}, f"Meshlift: {error}")
             return {"CANCELLED"}
+        for warning in renders.warnings:
+            self.report({"WARNING"}, f"Meshlift: {warning}")
         self.report({"INFO"}, f"Wrote {len(cameras)} views to {path}")
         return {"FINISHED"}
 

@@ -2,9 +2,11 @@
 """One reconstruction at a time: start it, step it, cancel it, and what the panel shows.
 
 The same code path serves the modal operator (``step()`` from a timer), headless runs
-(``run_blocking()``) and the tests (``start_job()`` + ``step()``). The worker process is followed
-through :class:`bridge.worker.WorkerProcess`; everything that touches ``bpy`` runs in the caller's
-(main) thread.
+(``run_blocking()``) and the tests (``start_job()`` + ``step()``). An interactive job (the modal
+operator's) renders its cameras one per step, so the interface answers between renders, and
+shows the engine's live previews; a blocking one renders them all before it starts the worker.
+The worker process is followed through :class:`bridge.worker.WorkerProcess`; everything that
+touches ``bpy`` runs in the caller's (main) thread.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import bpy
 
 from .. import preferences, properties
 from ..bridge.errors import UserError
+from ..bridge.objfile import ObjError
 from ..bridge.worker_process import Outcome, Progress, WorkerProcess, format_seconds
 from ..engine.protocol import ReconstructJob, safe_name
 from . import dataset, result
+from .preview import LivePreview
 
 
 @dataclass
@@ -58,11 +62,16 @@ class JobSettings:
     options: dict[str, Any]
     collection: str
     python: str
+    preview: bool = False
 
 
 @dataclass
 class SceneJob:
-    """A running reconstruction and where its result goes."""
+    """A running reconstruction and where its result goes.
+
+    ``renders`` holds the cameras still to render (interactive jobs: one per :meth:`step`); the
+    worker starts once they are done. ``preview`` shows the worker's live previews.
+    """
 
     name: str
     scene_name: str
@@ -73,21 +82,42 @@ class SceneJob:
     object_name: str | None = None
     # Called as after_build(scene, result_files) once the mesh is in the scene (e.g. to add cameras).
     after_build: Any = None
+    renders: dataset.CameraExport | None = None
+    preview: LivePreview | None = None
+    warnings: list[str] = field(default_factory=list)
+    started_at: float = field(default_factory=time.monotonic)
+    ended_at: float | None = None
 
     @property
     def running(self) -> bool:
         return self.outcome is None
 
     @property
+    def rendering(self) -> bool:
+        return self.renders is not None
+
+    @property
     def progress(self) -> Progress:
+        if self.renders is not None:
+            return Progress("rendering", self.renders.index, self.renders.total)
         return self.worker.progress
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the job started (renders included), or its whole duration once it ended."""
+        return (self.ended_at or time.monotonic()) - self.started_at
+
     def step(self) -> str:
-        """Take the worker's news; when it has ended, build the result (done), or record the error.
-        Returns the status state (``running``, ``done``, ``error``, ``cancelled``)."""
+        """Render the next camera, or take the worker's news (and show its latest preview); when
+        the worker has ended, build the result (done), or record the error. Returns the status
+        state (``running``, ``done``, ``error``, ``cancelled``)."""
         if self.outcome is not None:
             return STATUS.state
+        if self.renders is not None:
+            self._render_step()
+            return STATUS.state if self.outcome is not None else "running"
         self.worker.poll()
+        self._show_preview()
         outcome = self.worker.outcome
         if outcome is None:
             return "running"
@@ -99,6 +129,30 @@ class SceneJob:
                                   outcome.exit_code)
         self._end(outcome)
         return STATUS.state
+
+    def _render_step(self) -> None:
+        renders = self.renders
+        assert renders is not None
+        try:
+            finished = renders.step()
+            self.warnings.extend(w for w in renders.warnings if w not in self.warnings)
+            if finished:
+                self.renders = None
+                self.worker.start()
+        except UserError as error:
+            self._end(Outcome("failed", "render", str(error)))
+
+    def _show_preview(self) -> None:
+        event = self.worker.take_preview()
+        if event is None:
+            return
+        if self.preview is None:
+            Path(str(event.get("path", ""))).unlink(missing_ok=True)
+            return
+        try:
+            self.preview.show(event)
+        except (ObjError, OSError) as error:  # a preview is not worth failing the job for
+            self.worker.logs.append(f"preview skipped: {error}")
 
     def _build(self, outcome: Outcome) -> Outcome:
         scene = bpy.data.scenes.get(self.scene_name)
@@ -112,19 +166,23 @@ class SceneJob:
         return outcome
 
     def cancel(self) -> None:
-        """Stop the worker (SIGTERM, then SIGKILL); nothing is added to the scene."""
+        """Stop the renders or the worker (SIGTERM, then SIGKILL); nothing is added to the scene."""
         if self.outcome is not None:
             return
+        self.renders = None
         self.worker.cancel()
         self._end(Outcome("cancelled", "cancelled", "Cancelled; the scene was not changed.", None,
                           self.worker.outcome.exit_code if self.worker.outcome else None))
 
     def _end(self, outcome: Outcome) -> None:
-        self.outcome = outcome
+        self.outcome, self.ended_at = outcome, time.monotonic()
+        self.renders = None
+        if self.preview is not None:
+            self.preview.remove()
         if Runtime.active is self:
             Runtime.active = None
         if outcome.status == "done":
-            set_status("done", f"Added '{self.object_name}'", summary_lines(self, outcome))
+            set_status("done", f"Added '{self.object_name}'", [*summary_lines(self, outcome), *self.warnings])
         elif outcome.status == "cancelled":
             set_status("cancelled", outcome.message)
         else:
@@ -144,7 +202,7 @@ def summary_lines(job: SceneJob, outcome: Outcome) -> list[str]:
              f"texture {report.get('texture', {}).get('size', ['?'])[0]} px",
              f"{report.get('method', job.settings.method)} ({report.get('preset', job.settings.preset)}) on "
              f"{report.get('device', job.settings.device)}, {report.get('views', '?')} views, "
-             f"{format_seconds(job.worker.elapsed)}"]
+             f"{format_seconds(job.elapsed)}"]
     for key, value in (report.get("metrics") or {}).items():
         lines.append(f"{key.replace('_', ' ')}: {value:.4g}")
     return lines
@@ -192,7 +250,7 @@ def job_settings(context: bpy.types.Context, extra_options: dict[str, Any] | Non
     unknown = sorted(set(options) - known_options)
     if unknown:  # before rendering anything
         raise UserError(f"Unknown option '{unknown[0]}' for {method}. Available: {', '.join(sorted(known_options))}")
-    return JobSettings(method, preset, device, options, settings.collection, python)
+    return JobSettings(method, preset, device, options, settings.collection, python, settings.preview)
 
 
 def stamp() -> str:
@@ -206,45 +264,66 @@ def check_idle() -> None:
 
 
 def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: JobSettings,
-           temporary: list[Path], *, job_fields: dict[str, Any] | None = None) -> SceneJob:
+           temporary: list[Path], *, interactive: bool = False, renders: dataset.CameraExport | None = None,
+           job_fields: dict[str, Any] | None = None) -> SceneJob:
+    """The job (the active one from now on) whose worker reconstructs ``dataset_path``: started at
+    once, or after ``renders`` are done. An ``interactive`` job with ``settings.preview`` asks the
+    worker for live previews."""
     cache = preferences.cache_root(context)
     run_id = f"{name}-{stamp()}"
     out = cache / "results" / run_id
     job_file = cache / "jobs" / f"{run_id}.json"
+    fields = dict(job_fields or {})
+    temporary = [*temporary, job_file, out]
+    live = interactive and settings.preview
+    if live:
+        fields["preview"] = str(cache / "previews" / run_id)
+        temporary.append(cache / "previews" / run_id)
     job = ReconstructJob(dataset=str(dataset_path), out=str(out), method=settings.method, preset=settings.preset,
-                         device=settings.device, options=settings.options, name=name, **(job_fields or {}))
+                         device=settings.device, options=settings.options, name=name, **fields)
     worker = WorkerProcess(settings.python, job.to_dict(), job_file)
-    try:
-        worker.start()
-    except UserError:
-        for path in temporary:
-            shutil.rmtree(path, ignore_errors=True)
-        raise
-    scene_job = SceneJob(name, context.scene.name, settings, worker, [*temporary, job_file, out])
+    preview = LivePreview(context.scene.name, settings.collection, name) if live else None
+    scene_job = SceneJob(name, context.scene.name, settings, worker, temporary, renders=renders, preview=preview)
+    if renders is None:
+        try:
+            worker.start()
+        except UserError:
+            for path in temporary:
+                shutil.rmtree(path, ignore_errors=True)
+            raise
     Runtime.active = scene_job
     set_status("running", f"Reconstructing '{name}'")
     return scene_job
 
 
 def start_from_cameras(context: bpy.types.Context, camera_names: list[str] | None = None,
-                       extra_options: dict[str, Any] | None = None, log: Any = None) -> SceneJob:
-    """Render (or collect) the cameras into a dataset in the cache, then start the worker."""
+                       extra_options: dict[str, Any] | None = None, log: Any = None,
+                       interactive: bool = False) -> SceneJob:
+    """Render (or collect) the cameras into a dataset in the cache, then start the worker. An
+    ``interactive`` job renders one camera per :meth:`SceneJob.step`; otherwise all are rendered
+    here first."""
     check_idle()
     scene = context.scene
     cameras = dataset.cameras_by_name(scene, camera_names) if camera_names else dataset.selected_cameras(context)
-    dataset.check_sources(scene, context.view_layer, cameras)
-    settings = job_settings(context, extra_options)
+    dataset.check_cameras(cameras)
     name = source_name_for_cameras(scene, cameras)
     folder = preferences.cache_root(context) / "datasets" / f"{name}-{stamp()}"
+    renders = dataset.CameraExport(scene, context.view_layer, cameras, folder)
+    settings = job_settings(context, extra_options)
+    if interactive:
+        return launch(context, name, renders.folder, settings, [renders.folder], interactive=True, renders=renders)
     try:
-        export_with_progress(context, cameras, folder, log)
+        export_with_progress(context, renders, log)
     except Exception:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(renders.folder, ignore_errors=True)
         raise
-    return launch(context, name, folder, settings, [folder])
+    job = launch(context, name, renders.folder, settings, [renders.folder])
+    job.warnings.extend(renders.warnings)
+    return job
 
 
-def start_from_folder(context: bpy.types.Context, folder: str, extra_options: dict[str, Any] | None = None) -> SceneJob:
+def start_from_folder(context: bpy.types.Context, folder: str, extra_options: dict[str, Any] | None = None,
+                      interactive: bool = False) -> SceneJob:
     """Start the worker on a folder that holds ``transforms*.json``."""
     check_idle()
     path = Path(bpy.path.abspath(folder)) if folder else None
@@ -255,13 +334,13 @@ def start_from_folder(context: bpy.types.Context, folder: str, extra_options: di
         raise UserError(f"The folder {path} has no transforms.json or transforms_train.json with the camera poses.")
     settings = job_settings(context, extra_options)
     name = source_name(path.name)
-    return launch(context, name, path, settings, [])
+    return launch(context, name, path, settings, [], interactive=interactive)
 
 
-def export_with_progress(context: bpy.types.Context, cameras: list[bpy.types.Object], folder: Path,
-                         log: Any = None) -> Path:
+def export_with_progress(context: bpy.types.Context, renders: dataset.CameraExport, log: Any = None) -> Path:
+    """All of ``renders`` at once, with Blender's progress cursor (and ``log`` lines)."""
     wm = context.window_manager
-    wm.progress_begin(0, len(cameras))
+    wm.progress_begin(0, renders.total)
 
     def on_progress(index: int, total: int, camera: str) -> None:
         wm.progress_update(index)
@@ -269,9 +348,13 @@ def export_with_progress(context: bpy.types.Context, cameras: list[bpy.types.Obj
             log(f"rendering camera {index + 1}/{total} ({camera})")
 
     try:
-        return dataset.export_cameras(context.scene, context.view_layer, cameras, folder, on_progress)
+        path = renders.run(on_progress)
     finally:
         wm.progress_end()
+    for warning in renders.warnings:
+        if log is not None:
+            log(warning)
+    return path
 
 
 def source_name(text: str) -> str:

@@ -9,14 +9,14 @@ import bpy
 
 from .. import properties
 from ..bridge import interpreter
-from ..operators import scene_job
+from ..operators import engine_setup, scene_job
 
 STATE_ICONS = {"done": "CHECKMARK", "error": "ERROR", "cancelled": "CANCEL"}
 
 
 def wrapped(layout: bpy.types.UILayout, text: str, width_px: float, icon: str = "NONE") -> None:
-    """Labels that wrap ``text`` to the panel's width (about 7 px per character)."""
-    for index, line in enumerate(textwrap.wrap(text, max(int(width_px / 7), 24)) or [""]):
+    """Labels that wrap ``text`` to the panel's width (about 9 px per character, as measured in Blender 4.3)."""
+    for index, line in enumerate(textwrap.wrap(text, max(int(width_px / 9), 24)) or [""]):
         layout.label(text=line, icon=icon if index == 0 else "BLANK1" if icon != "NONE" else "NONE")
 
 
@@ -53,17 +53,27 @@ class MESHLIFT_PT_main(SidebarPanel, bpy.types.Panel):
         column.prop(settings, "preset")
         column.prop(settings, "device")
         column.prop(settings, "texture_size")
+        column.prop(settings, "preview")
         column.prop(settings, "collection", icon="OUTLINER_COLLECTION")
-        if not properties.methods() and interpreter.CATALOG.error:
+        setup = engine_setup.current()
+        if setup is not None and setup.running:
+            box = layout.box()
+            box.progress(factor=setup.progress.fraction, type="BAR", text=setup.progress.describe())
+            box.operator("meshlift.cancel_engine_setup", icon="CANCEL")
+        elif not properties.methods() and interpreter.CATALOG.error:
             box = layout.box()
             wrapped(box, interpreter.CATALOG.error, width, icon="ERROR")
-            box.operator("meshlift.check_python", icon="CHECKMARK")
+            if setup is not None and setup.state == "failed":
+                wrapped(box, setup.message, width, icon="ERROR")
+            row = box.row()
+            row.operator("meshlift.setup_engine", icon="IMPORT")
+            row.operator("meshlift.check_python", icon="CHECKMARK")
 
         if running:
             job = scene_job.active_job()
             progress = job.progress
             layout.progress(factor=progress.fraction, type="BAR", text=progress.describe())
-            layout.label(text=f"{job.name}: {scene_job.format_seconds(job.worker.elapsed)} elapsed", icon="TIME")
+            layout.label(text=f"{job.name}: {scene_job.format_seconds(job.elapsed)} elapsed", icon="TIME")
             layout.operator("meshlift.cancel", icon="CANCEL")
             return
 

@@ -2,7 +2,7 @@
 
 In Blender (background mode; the add-on installed or not)::
 
-    blender -b scene.blend --python scripts/meshlift_batch.py -- --cameras "Cam*" --method hull --out result.blend
+    blender -b scene.blend --python-exit-code 1 --python scripts/meshlift_batch.py -- --cameras "Cam*" --out r.blend
 
 With the ``bpy`` module in a plain Python::
 
@@ -10,7 +10,9 @@ With the ``bpy`` module in a plain Python::
 
 It runs the add-on's own job synchronously (timers do not fire in background mode), prints
 progress on stderr, saves ``--out`` and exits 0; on failure it prints one clear message and exits
-non-zero (1 the job failed, 2 bad arguments or input) without saving anything.
+non-zero (1 the job failed or something unexpected broke, 2 bad arguments or input) without saving
+anything. Inside Blender the exit status is set with ``sys.exit`` (Blender itself would exit 0
+after an uncaught exception unless ``--python-exit-code`` is given).
 
 With ``--export-only DIR`` it renders the cameras into a dataset (``DIR/transforms.json``,
 ``DIR/images/``) and stops, so a render farm can make the datasets of many .blend files and
@@ -27,6 +29,7 @@ import json
 import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,7 +89,9 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
 
 def enable_addon(bpy: Any) -> tuple[str, Callable[[], None]]:
     """The add-on's module name, enabling it from this checkout (as a development extension in a
-    temporary repository) unless an installed copy is already enabled; plus the undo function."""
+    temporary repository) unless an installed copy is already enabled; plus the undo function.
+    The checkout is enabled with ``default_set=True`` so that its preferences exist (``--python``
+    sets one); background Blender does not save the preferences, and the undo disables it again."""
     import addon_utils  # noqa: PLC0415 (Blender's module: only importable once bpy is)
 
     for name, module in list(sys.modules.items()):
@@ -98,12 +103,12 @@ def enable_addon(bpy: Any) -> tuple[str, Callable[[], None]]:
     repo = repos.new(name=DEV_REPO, module=DEV_REPO, custom_directory=str(parent), source="USER")
     name = f"bl_ext.{DEV_REPO}.meshlift"
     errors: list[BaseException] = []
-    if addon_utils.enable(name, default_set=False, handle_error=errors.append) is None:
+    if addon_utils.enable(name, default_set=True, handle_error=errors.append) is None:
         repos.remove(repo)
         raise BatchError(f"Could not enable the Meshlift add-on from {ROOT}: {errors[0] if errors else 'unknown'}")
 
     def cleanup() -> None:
-        addon_utils.disable(name, default_set=False)
+        addon_utils.disable(name, default_set=True)
         with contextlib.redirect_stdout(io.StringIO()):  # "not enabled": it was just disabled above
             repos.remove(repo)
         (parent / "meshlift").unlink()
@@ -153,7 +158,11 @@ def run(bpy: Any, module_name: str, args: argparse.Namespace) -> None:
     scene = bpy.context.scene
     settings = scene.meshlift
     if args.python:
-        bpy.context.preferences.addons[module_name].preferences.python_path = args.python
+        prefs = addon.preferences.get_preferences(bpy.context)
+        if prefs is None:
+            raise BatchError(f"The add-on {module_name} has no preferences; enable it in Blender's preferences first",
+                             code=1)
+        prefs.python_path = args.python
     try:
         methods = properties.load_methods()
     except UserError as error:
@@ -213,6 +222,10 @@ def main(argv: list[str]) -> int:
     except BatchError as error:
         print(f"meshlift_batch: {error}", file=sys.stderr)
         return error.code
+    except Exception as error:  # anything else is a failure too: its traceback, then one line, exit 1
+        traceback.print_exc()
+        print(f"meshlift_batch: internal error ({type(error).__name__}: {error})", file=sys.stderr)
+        return 1
     finally:
         cleanup()  # bpy 4.5 hangs at exit while add-on classes are registered
     return 0
@@ -229,4 +242,8 @@ def leave(code: int) -> None:
 
 
 if __name__ == "__main__":
-    leave(main(sys.argv))
+    try:
+        status = main(sys.argv)
+    except SystemExit as stop:  # argparse: --help (0) or bad arguments (2)
+        status = stop.code if isinstance(stop.code, int) else 2
+    leave(status)

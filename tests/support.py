@@ -92,3 +92,23 @@ def python_that_crashes(folder: Path, only: str = "") -> Path:
     )
     script.chmod(0o755)
     return script
+
+
+def fake_base_python(folder: Path, version: str = "3.11.9", env_python: str = "exit 0", on_venv: str = "") -> Path:
+    """A stand-in base Python for Set Up Engine: it answers the version check with ``version``, and
+    for ``-m venv TARGET`` makes ``TARGET/bin/python`` a shell script whose body is ``env_python``
+    (what pip and ``-m engine check`` then do), then runs ``on_venv`` (shell)."""
+    inner = folder / "fake-env-python"
+    inner.write_text(f"#!/bin/sh\n{env_python}\n")
+    inner.chmod(0o755)
+    major, minor, micro = version.split(".")
+    script = folder / "fake-base-python"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"if [ \"$1\" = \"-c\" ]; then echo '{{\"version\": [{major}, {minor}, {micro}], \"venv\": true, "
+        f"\"ensurepip\": true}}'; exit 0; fi\n"
+        f'if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then mkdir -p "$3/bin" && cp "{inner}" "$3/bin/python"; {on_venv}\n'
+        "  exit 0\nfi\nexit 9\n"
+    )
+    script.chmod(0o755)
+    return script

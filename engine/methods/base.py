@@ -14,6 +14,7 @@ from ..progress import Progress
 from ..roi import Normalization
 
 if TYPE_CHECKING:
+    from ..preview import Preview
     from ..sfm.object_hints import ObjectHints
 
 
@@ -31,6 +32,7 @@ class MethodInput:
         device: the torch device to compute on.
         hints: for views without masks, where the object and its table are (automatic masks, the
             table plane), in the unit volume; ``None`` when not found or not needed.
+        preview: where the live previews go when the job asked for them (see :meth:`preview_due`).
     """
 
     split: DatasetSplit
@@ -39,6 +41,19 @@ class MethodInput:
     progress: Progress
     device: torch.device
     hints: ObjectHints | None = None
+    preview: Preview | None = None
+
+    def preview_due(self) -> bool:
+        """Whether the job wants a live preview of the forming surface now (every few seconds, and
+        only when it asked for previews): an optimizing method checks it in its loop and then calls
+        :meth:`send_preview`, so it computes a surface only when one is shown."""
+        return self.preview is not None and self.preview.due()
+
+    def send_preview(self, step: int, vertices: torch.Tensor | np.ndarray, faces: torch.Tensor | np.ndarray) -> None:
+        """Send the current surface (``vertices [M, 3]`` in the unit volume, ``faces [K, 3]``) as the
+        live preview of ``step``."""
+        if self.preview is not None:
+            self.preview.send(step, vertices, faces)
 
 
 @dataclass

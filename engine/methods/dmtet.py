@@ -256,6 +256,8 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
         mesh_vertices, faces = marching_tets(vertices, sdf, grid.tets)
         if len(faces) == 0:
             break
+        if data.preview_due():
+            data.send_preview(step, mesh_vertices, faces)
         image = render_losses(mesh_vertices, faces, albedo, sample_batch(split, opts.batch, generator),
                               opts.albedo_smooth_radius)
         losses = {"colour": image["colour"], "mask": image["mask"],
@@ -311,6 +313,8 @@ def refine_vertices(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoF
     for step in range(steps):
         data.progress.update(REFINE_STAGE, step, steps, log.latest() if data.progress.wants_update() else None)
         moved = vertices + offset
+        if data.preview_due():
+            data.send_preview(opts.iterations + step, moved, faces)
         losses = render_losses(moved, faces, albedo, sample_batch(data.split, opts.batch, generator),
                                opts.albedo_smooth_radius)
         losses["laplacian"] = (uniform_laplacian(moved, faces) ** 2).sum(-1).mean() / cell**2

@@ -58,7 +58,9 @@ def prefs(addon: Any) -> Any:
     import bpy
 
     preferences = bpy.context.preferences.addons[MODULE].preferences
-    saved = {key: getattr(preferences, key) for key in ("python_path", "device", "cache_dir", "keep_files")}
+    saved = {key: getattr(preferences, key) for key in ("python_path", "device", "cache_dir", "keep_files",
+                                                        "base_python", "torch_build", "torch_index", "extra_index",
+                                                        "wheel_folder", "offline", "show_setup_options")}
     yield preferences
     for key, value in saved.items():
         setattr(preferences, key, value)

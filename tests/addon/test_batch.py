@@ -42,8 +42,10 @@ def test_batch_reconstructs_and_saves(scene_blend, tmp_path):
     import bpy
 
     out = tmp_path / "result.blend"
+    # --python sets a preference: the checkout-enabled add-on has its preferences
     done = run_batch(tmp_path, "--blend", str(scene_blend), "--cameras", "Cam*", "--method", "hull", "--preset",
-                     "fast", "-o", "resolution=96", "-o", "faces=4000", "--texture-size", "256", "--out", str(out))
+                     "fast", "-o", "resolution=96", "-o", "faces=4000", "--texture-size", "256", "--out", str(out),
+                     "--python", sys.executable)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Meshlift: 16 cameras" in done.stderr and "Meshlift: rendering camera 16/16" in done.stderr
     assert "Meshlift: carving" in done.stderr and "Meshlift: texturing" in done.stderr
@@ -61,6 +63,7 @@ def test_batch_reconstructs_and_saves(scene_blend, tmp_path):
     (["--preset", "ultra"], 2, "Unknown preset 'ultra' for hull"),
     (["--cameras", "Cam.00[0-1]"], 1, "Only 2 camera(s) selected"),
     (["-o", "colour=red"], 1, "Unknown option 'colour' for hull"),
+    (["--python", "/no/such/python"], 2, "The engine Python '/no/such/python' does not exist"),
 ])
 def test_batch_failures_are_one_clear_line(scene_blend, tmp_path, args, code, message):
     out = tmp_path / "result.blend"

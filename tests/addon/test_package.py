@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def test_manifest_is_valid(scripts_dir):
     done = blender_ext(scripts_dir, "validate", str(ROOT))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Success" in done.stdout
+    permissions = tomllib.loads((ROOT / "blender_manifest.toml").read_text())["permissions"]
+    assert "PyTorch" in permissions["network"]  # Set Up Engine downloads; Blender's rules want the reason
 
 
 def test_built_zip_holds_the_addon_and_nothing_else(built_zip):
@@ -53,7 +56,7 @@ def test_built_zip_holds_the_addon_and_nothing_else(built_zip):
     assert built_zip.name == "meshlift-0.1.0.zip"
     for required in ("blender_manifest.toml", "__init__.py", "operators/reconstruct.py", "panels/sidebar.py",
                      "bridge/worker_process.py", "engine/__main__.py", "engine/methods/hull.py", "engine/protocol.py",
-                     "LICENSE", "README.md"):
+                     "bridge/engine_setup.py", "engine/requirements.txt", "LICENSE", "README.md"):
         assert required in names, required
     for name in names:
         top = name.split("/")[0]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -43,7 +42,7 @@ def test_panel_idle_for_both_sources():
     submodule("properties").load_methods()
     layout = draw_panel()
     props = [args[1] for name, args, _ in layout.calls if name == "prop"]
-    assert props == ["source", "method", "preset", "device", "texture_size", "collection"]
+    assert props == ["source", "method", "preset", "device", "texture_size", "preview", "collection"]
     assert "16 cameras selected" in layout.texts()
     assert operators(layout) == ["meshlift.reconstruct_cameras", "meshlift.export_cameras"]
     assert not any(name == "progress" for name in layout.names())
@@ -98,8 +97,18 @@ def test_panel_says_when_the_engine_is_unavailable(tmp_path):
     with pytest.raises(submodule("bridge.errors").UserError):
         submodule("properties").load_methods()
     layout = draw_panel()
-    assert "meshlift.check_python" in operators(layout)
+    assert operators(layout)[:2] == ["meshlift.setup_engine", "meshlift.check_python"]  # the way out, in the panel
     assert any("cannot import torch" in text for text in layout.texts())
+
+
+class PreferencesView:
+    """The preferences as ``draw()`` sees them, with a recording layout."""
+
+    def __init__(self, preferences, layout) -> None:
+        self.layout, self._preferences = layout, preferences
+
+    def __getattr__(self, name: str):
+        return getattr(self._preferences, name)
 
 
 def test_preferences_draw_and_check():
@@ -107,14 +116,15 @@ def test_preferences_draw_and_check():
 
     preferences = addon_prefs()
     layout = fake_panel().layout
-    type(preferences).draw(SimpleNamespace(layout=layout), bpy.context)
-    assert [args[1] for name, args, _ in layout.calls if name == "prop"] == ["python_path", "device", "cache_dir",
-                                                                           "keep_files"]
+    type(preferences).draw(PreferencesView(preferences, layout), bpy.context)
+    assert [args[1] for name, args, _ in layout.calls if name == "prop"] == [
+        "show_setup_options", "python_path", "device", "cache_dir", "keep_files"]
+    assert "meshlift.setup_engine" in operators(layout)  # no engine environment in this profile
     assert bpy.ops.meshlift.check_python() == {"FINISHED"}
     result = submodule("preferences").CHECK_RESULT
     assert result["ok"] and result["python"] == sys.executable and result["text"].startswith("torch ")
     layout = fake_panel().layout
-    type(preferences).draw(SimpleNamespace(layout=layout), bpy.context)
+    type(preferences).draw(PreferencesView(preferences, layout), bpy.context)
     assert sys.executable in layout.texts() and any(t.startswith("torch ") for t in layout.texts())
     assert any(Path(t.split(": ", 1)[-1]).name == "cache" for t in layout.texts() if t.startswith("Cache in use"))
 

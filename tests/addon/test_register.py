@@ -17,6 +17,10 @@ OPERATORS = {
     "MESHLIFT_OT_export_cameras": "Export Cameras as Dataset",
     "MESHLIFT_OT_cancel": "Cancel Reconstruction",
     "MESHLIFT_OT_check_python": "Check Engine Python",
+    "MESHLIFT_OT_setup_engine": "Set Up Engine",
+    "MESHLIFT_OT_cancel_engine_setup": "Cancel Set-up",
+    "MESHLIFT_OT_remove_engine": "Remove Engine",
+    "MESHLIFT_OT_open_setup_log": "Open Set-up Log",
 }
 OTHER_CLASSES = ("MESHLIFT_PT_main", "MESHLIFT_MT_object")
 

@@ -201,6 +201,33 @@ def test_obj_reader_ngons_without_uvs_and_errors(tmp_path):
         objfile.read_obj(path)
 
 
+def test_preview_reader_takes_the_engine_files_and_refuses_bad_ones(tmp_path):
+    path = tmp_path / "preview-0000.npz"
+    np.savez(path, vertices=np.eye(3, dtype=np.float32), faces=np.array([[0, 1, 2]], np.int32))
+    mesh = objfile.read_preview(path, "npz")
+    assert mesh.face_sizes.tolist() == [3] and mesh.loop_vertices.tolist() == [0, 1, 2] and mesh.loop_uvs is None
+    with pytest.raises(objfile.ObjError, match="unknown preview format 'ply'"):
+        objfile.read_preview(path, "ply")
+    np.savez(path, vertices=np.eye(3, dtype=np.float32), faces=np.array([[0, 1, 3]], np.int32))
+    with pytest.raises(objfile.ObjError, match="out of range"):
+        objfile.read_preview(path, "npz")
+    np.savez(path, points=np.eye(3))
+    with pytest.raises(objfile.ObjError, match="not a preview mesh"):
+        objfile.read_preview(path, "npz")
+
+
+def test_a_superseded_preview_file_is_deleted(fake_root):
+    """The worker client keeps the latest preview event; one nobody took is deleted."""
+    worker = WorkerProcess(sys.executable, {}, fake_root / "job.json", cwd=fake_root)
+    first, second = fake_root / "a.npz", fake_root / "b.npz"
+    first.write_bytes(b"x")
+    second.write_bytes(b"y")
+    worker._apply({"type": "preview", "path": str(first), "format": "npz", "step": 0})
+    worker._apply({"type": "preview", "path": str(second), "format": "npz", "step": 5})
+    assert not first.exists() and worker.take_preview()["step"] == 5 and worker.take_preview() is None
+    assert second.exists()  # the taker owns it
+
+
 # -- camera maths ----------------------------------------------------------------------------------
 
 

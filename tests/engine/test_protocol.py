@@ -36,6 +36,9 @@ def test_events_carry_their_type_and_fields():
     assert protocol.progress_event("fit", 1, 2, None, {"colour": 0.1})["losses"] == {"colour": 0.1}
     assert protocol.error_event(protocol.INPUT, "No.")["type"] in protocol.FINAL_EVENTS
     assert protocol.result_event({"obj": "/a.obj"}, {})["type"] == protocol.RESULT
+    assert protocol.preview_event("/p/preview-0001.npz", protocol.PREVIEW_NPZ, 30) == {
+        "type": "preview", "path": "/p/preview-0001.npz", "format": "npz", "step": 30}
+    assert protocol.PREVIEW in protocol.EVENT_TYPES and protocol.PREVIEW not in protocol.FINAL_EVENTS
 
 
 def test_safe_names():

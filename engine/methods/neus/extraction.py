@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import trimesh
+from skimage.measure import marching_cubes
 
 from ...errors import InputError
 from ...geometry.grid_surface import extract_surface
@@ -40,6 +41,22 @@ def extract_mesh(model: NeuSModel, cache: SurfaceCache, hi: torch.Tensor, resolu
     if volume.max() <= 0.5:
         raise InputError("NeuS found no surface in the region of interest")
     return extract_surface(volume, points[0].cpu().numpy(), cell)
+
+
+@torch.no_grad()
+def cached_surface(model: NeuSModel, cache: SurfaceCache) -> tuple[np.ndarray, np.ndarray]:
+    """A coarse mesh of the *cached* SDF for the live preview: marching cubes on the cache's lattice
+    (no network call, no clean-up; with a table, cut at its top), closed at the lattice's border.
+    Returns ``vertices [M, 3]`` (unit volume) and ``faces [K, 3]`` (outwards), empty while nothing
+    is inside."""
+    sdf = cache.values
+    if model.has_table:
+        sdf = torch.maximum(sdf, -model.height(cache.nodes))
+    if not bool((sdf < 0).any()):
+        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
+    padded = np.pad(sdf.cpu().numpy(), 1, constant_values=cache.cell)
+    vertices, faces, _, _ = marching_cubes(padded, level=0.0, spacing=(cache.cell,) * 3)
+    return vertices - cache.cell + cache.nodes[0, 0, 0].cpu().numpy(), faces
 
 
 def remove_support_plane(mesh: trimesh.Trimesh, lo: np.ndarray, hi: np.ndarray, camera_centres: np.ndarray, *,

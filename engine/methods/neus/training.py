@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ...fields import HashGrid
 from ...losses import LossLog, descend, weighted_sum
 from ..base import MethodInput
+from .extraction import cached_surface
 from .model import NeuSModel
 from .options import NeuSOptions
 from .rendering import render_rays
@@ -88,6 +89,8 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
         rays_seen += len(origins)
         if (step + 1) % opts.update_every == 0:
             cache.update(model.sdf)
+        if data.preview_due():
+            data.send_preview(step, *cached_surface(model, cache))
     seconds = time.perf_counter() - started
     progress.update(STAGE, iterations, iterations, log.latest())
     model.sdf.set_active_levels(levels)
