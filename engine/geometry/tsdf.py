@@ -12,7 +12,10 @@ sees, in half-cell steps, and each voxel those samples fall in gets that pixel's
 Positive is in front of the surface (outside). Distances are truncated to ``[-1, 1]`` times the
 truncation distance. Each sample is weighted by the incidence of its ray on the surface,
 ``|cos| ** incidence_power`` of the angle between the ray and the normal (grazing views measure depth
-worst), or 1 without normals. The fused value is the weighted mean. A pixel-driven march costs
+worst), or 1 without normals, and, behind the surface, by a weight that may fall linearly to
+``behind_weight`` at the truncation distance: a wide band (for noisy depth) would otherwise let
+the views of one side of a thin part mark the free space beyond its other side as inside, and
+thicken it. The fused value is the weighted mean. A pixel-driven march costs
 pixels x samples (about 10 million for 100 views at 256²) rather than voxels x views.
 
 Voxels no ray reached (deep inside the object, far outside it) take the side of the nearest measured
@@ -72,6 +75,7 @@ def fuse_depth_maps(
     truncation: float,
     *,
     incidence_power: float = 1.0,
+    behind_weight: float = 1.0,
     pixel_weights: torch.Tensor | None = None,
     on_view: Callable[[int, int], None] | None = None,
 ) -> FusedVolume:
@@ -82,6 +86,8 @@ def fuse_depth_maps(
         normals: ``[N, H, W, 3]`` unit world normals facing the cameras (0 = none), or ``None``.
         truncation: the truncation distance, in the frame's units.
         incidence_power: exponent of the incidence weight.
+        behind_weight: the weight of a sample at the truncation distance behind the surface, relative
+            to one on it (linear in between; in front of the surface it is 1).
         pixel_weights: ``[N, H, W]`` a factor on every weight of each pixel's samples, or ``None``.
         on_view: ``(views_done, n_views)`` after each chunk of views; it may raise to cancel.
     """
@@ -92,6 +98,7 @@ def fuse_depth_maps(
     weight_sum = torch.zeros(math.prod(shape), device=device)
     # Distances along each ray from its surface point (positive: beyond it, behind the surface).
     offsets = torch.arange(-truncation, truncation + 1e-9, cell / 2, device=device, dtype=lo.dtype)  # [K]
+    behind = 1.0 - (1.0 - behind_weight) * (offsets / truncation).clamp(0.0, 1.0)  # [K] weight along the ray
     pixels_per_view = depths.shape[1] * depths.shape[2]
     views_per_chunk = max(1, CHUNK // (len(offsets) * pixels_per_view // 4))
     for start in range(0, len(cameras), views_per_chunk):
@@ -104,7 +111,7 @@ def fuse_depth_maps(
         samples = surface[:, None] + ray[:, None] * offsets[:, None]  # [Q, K, 3]
         cells = ((samples - lo) / cell).floor().long()  # [Q, K, 3]
         inside = ((cells >= 0) & (cells < torch.tensor(shape, device=device))).all(-1)  # [Q, K]
-        pixel, _ = inside.nonzero(as_tuple=True)  # [S] the pixel of each sample
+        pixel, step = inside.nonzero(as_tuple=True)  # [S] the pixel and step of each sample
         cells = cells[inside]  # [S, 3]
         centres = lo + (cells.to(lo.dtype) + 0.5) * cell  # [S, 3]
         trust = torch.ones(len(surface), device=device) if pixel_weights is None else pixel_weights[part][valid]
@@ -119,6 +126,7 @@ def fuse_depth_maps(
             ahead = ((surface[pixel] - centres) * chunk.forward[view[pixel]]).sum(-1)
             distance = torch.where(has_normal[pixel], plane, ahead)
             weight = (trust * torch.where(has_normal, incidence, torch.ones_like(incidence)))[pixel]
+        weight = weight * behind[step]
         flat = (cells[:, 0] * shape[1] + cells[:, 1]) * shape[2] + cells[:, 2]
         value_sum.index_add_(0, flat, weight * (distance / truncation).clamp(-1.0, 1.0))
         weight_sum.index_add_(0, flat, weight)

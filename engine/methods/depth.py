@@ -7,7 +7,8 @@ distance to the surface's tangent plane and weight each view by its incidence
 there are some, else from the depth points (``engine.roi.depth_roi``). Seconds, not minutes.
 
 The truncation distance is ``truncation`` cells, or three times the depth noise measured in the
-maps when that is larger (:func:`depth_noise`), so noisy depth is averaged rather than cut.
+maps when that is larger (:func:`depth_noise`), so noisy depth is averaged rather than cut, and the
+fused field is smoothed in proportion to that noise before marching cubes.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage
 
-from ..carving import hull_mesh
+from ..cameras import Cameras
+from ..carving import hull_occupancy
 from ..errors import InputError
 from ..geometry.cleanup import taubin_smooth
 from ..geometry.grid_surface import extract_surface
@@ -27,6 +30,8 @@ from ..render.maps import render_depth_normals
 from .base import Method, MethodInput, MethodOutput
 
 STAGE = "fusing the depth maps"
+# Smoothing narrower than this (in cells) is skipped: exact depth measures a noise of a few hundredths of a cell.
+MIN_SMOOTHING = 0.3
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,11 @@ class DepthOptions(MeshOptions):
     truncation: float = option(3.0, "Truncation distance of the signed distances, in cells (raised to three "
                                "times the measured depth noise when that is larger).", unit="cells", min=1.0,
                                max=64.0)
+    behind_weight: float = option(0.0, "When the noise widens the truncation: weight of a depth sample at the "
+                                  "truncation distance behind the surface, relative to one on it (linear in "
+                                  "between): thin parts stay thin.", min=0.0, max=1.0)
+    noise_smoothing: float = option(0.5, "Gaussian smoothing of the fused field, its width in multiples of the "
+                                    "measured depth noise (0: none).", min=0.0, max=10.0)
     incidence_power: float = option(1.0, "Each view's weight is the cosine between its ray and the surface normal "
                                     "to this power (with normal maps).", min=0.0, max=8.0)
     hull_resolution: int = option(64, "With masks: cells (longest side) of the coarse visual hull whose depth tells "
@@ -64,22 +74,20 @@ def depth_noise(depths: torch.Tensor) -> float:
     return float(sample.median()) * 1.4826 / 6**0.5
 
 
-def hull_trust(data: MethodInput, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """``[N, H, W]`` how much each depth sample counts: ``exp(-inside / hull_falloff)``, ``inside``
-    being how far (along the optical axis) the sample lies behind where its ray enters the coarse
-    visual hull. The surface an outside view sees lies on the hull or in a concavity just under it;
-    a sample deep inside the hull is the inner side of a hollow scan seen through a hole (the
-    bunny's underside), which would otherwise hollow the fused object out. Where all the views of a
-    concavity agree, weighting them alike changes nothing."""
-    opts: DepthOptions = data.options
-    carved = hull_mesh(data.split, lo, hi, opts.hull_resolution, data.progress.stage("carving"))
-    if carved is None:
-        raise InputError("The visual hull is empty: the masks do not overlap in space")
-    mesh = carved[0]
-    entry, _ = render_depth_normals(torch.tensor(mesh.vertices, dtype=torch.float32, device=lo.device),
-                                    torch.tensor(mesh.faces, device=lo.device), data.split.cameras)
-    inside = (data.split.depths - entry).clamp_min(0.0)
-    return torch.where(entry > 0, torch.exp(-inside / opts.hull_falloff), torch.ones_like(inside))
+def hull_trust(depths: torch.Tensor, cameras: Cameras, hull: np.ndarray, origin: np.ndarray, cell: float,
+               falloff: float) -> torch.Tensor:
+    """``[N, H, W]`` how much each depth sample counts: ``exp(-inside / falloff)``, ``inside`` being
+    how far (along the optical axis) the sample lies behind where its ray enters the visual hull
+    (``hull``: its soft occupancy at the cell centres of a grid, ``origin`` the first centre). The
+    surface an outside view sees lies on the hull or in a concavity just under it; a sample deep
+    inside the hull is the inner side of a hollow scan seen through a hole (the bunny's underside),
+    which would otherwise hollow the fused object out. Where all the views of a concavity agree,
+    weighting them alike changes nothing."""
+    mesh = extract_surface(hull, origin, cell)
+    entry, _ = render_depth_normals(torch.tensor(mesh.vertices, dtype=torch.float32, device=depths.device),
+                                    torch.tensor(mesh.faces, device=depths.device), cameras)
+    inside = (depths - entry).clamp_min(0.0)
+    return torch.where(entry > 0, torch.exp(-inside / falloff), torch.ones_like(inside))
 
 
 def run_depth(data: MethodInput) -> MethodOutput:
@@ -93,19 +101,26 @@ def run_depth(data: MethodInput) -> MethodOutput:
     hi = torch.tensor(data.normalization.box_max, device=data.device)
     cell = float((hi - lo).max()) / opts.resolution
     noise = depth_noise(split.depths)
-    truncation = max(opts.truncation * cell, 3.0 * noise)
-    pad = truncation + 2 * cell  # room for the band beyond the box, so the surface closes inside the grid
+    widened = 3.0 * noise > opts.truncation * cell
+    truncation = 3.0 * noise if widened else opts.truncation * cell
+    lo, hi = lo - truncation - 2 * cell, hi + truncation + 2 * cell  # room for the band: the surface closes inside
+    trust = None
+    if split.masks is not None and opts.hull_falloff > 0:
+        hull = hull_occupancy(split, lo, hi, opts.hull_resolution, data.progress.stage("carving"))
+        if hull[0].max() <= 0.5:
+            raise InputError("The visual hull is empty: the masks do not overlap in space")
+        trust = hull_trust(split.depths, split.cameras, *hull, opts.hull_falloff)
     normals = split.normals if opts.use_normals else None
-    trust = hull_trust(data, lo, hi) if split.masks is not None and opts.hull_falloff > 0 else None
-    volume = fuse_depth_maps(split.cameras, split.depths, normals, lo - pad, hi + pad, opts.resolution,
-                             truncation, incidence_power=opts.incidence_power, pixel_weights=trust,
-                             on_view=data.progress.stage(STAGE))
+    volume = fuse_depth_maps(split.cameras, split.depths, normals, lo, hi, opts.resolution, truncation,
+                             incidence_power=opts.incidence_power, pixel_weights=trust,
+                             behind_weight=opts.behind_weight if widened else 1.0, on_view=data.progress.stage(STAGE))
     data.progress.update("surface", 0, 1)
-    occupancy = 0.5 - 0.5 * volume.values
+    smoothing = opts.noise_smoothing * noise / volume.cell  # cells
+    values = ndimage.gaussian_filter(volume.values, smoothing) if smoothing >= MIN_SMOOTHING else volume.values
+    occupancy = 0.5 - 0.5 * values
     if occupancy.max() <= 0.5:
         raise InputError("The depth maps enclose no surface in the region of interest")
-    mesh = extract_surface(occupancy, volume.origin, volume.cell)
-    mesh = taubin_smooth(mesh, opts.smoothing)
+    mesh = taubin_smooth(extract_surface(occupancy, volume.origin, volume.cell), opts.smoothing)
     data.progress.update("surface", 1, 1)
     stats = {"grid": list(volume.values.shape), "cell_size_unit": round(volume.cell, 6),
              "truncation_unit": round(truncation, 6), "depth_noise_unit": round(noise, 6),
