@@ -1,6 +1,7 @@
 """``python -m engine``: the command line.
 
 Commands: ``reconstruct`` (posed images, or a folder of plain photos -> textured mesh folder),
+``relief`` (one image and its depth or normal map -> a textured relief mesh),
 ``poses`` (photos -> cameras by structure-from-motion), ``evaluate`` (score a mesh
 against a dataset's ground truth), ``demo`` (generate a small dataset and reconstruct it),
 ``worker`` (the add-on's JSON-lines process), ``methods`` and ``check`` (what this install offers).
@@ -16,7 +17,7 @@ from typing import Any
 
 from . import protocol
 from .errors import InputError
-from .protocol import DEFAULT_METHOD, DEFAULT_PRESET, EXIT_BAD_INPUT, PRESETS, Event, ReconstructJob
+from .protocol import DEFAULT_METHOD, DEFAULT_PRESET, EXIT_BAD_INPUT, PRESETS, Event, ReconstructJob, ReliefJob
 
 # No rate: steps differ in cost, so "it/s" would mislead; the remaining time comes from the engine.
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n}/{total} [{elapsed}<{remaining}]"
@@ -75,13 +76,24 @@ def print_result(event: Event) -> None:
 
 
 def command_reconstruct(args: argparse.Namespace) -> int:
-    from .jobs import run_job  # noqa: PLC0415 (keeps `methods`/`check` fast)
-
     job = ReconstructJob(
         dataset=args.dataset, out=args.out, method=args.method, preset=args.preset, device=args.device,
         options=parse_options(args.option), name=args.name, force=args.force, evaluate=args.evaluate,
         image_scale=args.image_scale, max_views=args.max_views,
     )
+    return run_and_print(job, args.json)
+
+
+def command_relief(args: argparse.Namespace) -> int:
+    job = ReliefJob(image=args.image, out=args.out, depth=args.depth, normals=args.normals,
+                    options=parse_options(args.option), name=args.name, force=args.force)
+    return run_and_print(job, args.json)
+
+
+def run_and_print(job: ReconstructJob | ReliefJob, as_json: bool) -> int:
+    """Run ``job`` with progress bars on stderr; print its result (or its error); the exit code."""
+    from .jobs import run_job  # noqa: PLC0415 (keeps `methods`/`check` fast)
+
     terminal = TerminalProgress()
     final: dict[str, Event] = {}
 
@@ -93,7 +105,7 @@ def command_reconstruct(args: argparse.Namespace) -> int:
     code = run_job(job, emit)
     event = final["event"]
     if event["type"] == protocol.RESULT:
-        if args.json:
+        if as_json:
             print(json.dumps(event))
         else:
             print_result(event)
@@ -189,6 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--evaluate", action="store_true", help="score against gt_mesh.ply and test views")
     add_job_arguments(rec)
     rec.set_defaults(run=command_reconstruct)
+
+    rel = commands.add_parser("relief", help="one image + its depth or normal map -> a textured relief mesh")
+    rel.add_argument("image", help="the image (its colours are the texture; transparent pixels are left out)")
+    source = rel.add_mutually_exclusive_group(required=True)
+    source.add_argument("--depth", help="its depth map (.png 16-bit, .exr or .npy; nearer is higher)")
+    source.add_argument("--normals", help="its camera-space normal map (.png, .exr or .npy), integrated into heights")
+    rel.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
+    rel.add_argument("--name", default=None, help="base name of the output files (default: the image's name)")
+    rel.add_argument("--force", action="store_true", help="replace an existing output folder")
+    rel.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                     help="width, scale, resolution, field_of_view, normal_y, texture_size (see engine/relief.py)")
+    rel.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    rel.set_defaults(run=command_relief)
 
     ev = commands.add_parser("evaluate", help="Chamfer, normal consistency, F-score and test PSNR of a mesh")
     ev.add_argument("mesh", help="OBJ or GLB as written by reconstruct (textured for PSNR)")

@@ -24,7 +24,8 @@ from .errors import Cancelled, InputError
 from .output import OutputDir
 from .pipeline import reconstruct
 from .progress import Progress
-from .protocol import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Event, ReconstructJob
+from .protocol import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Event, ReconstructJob, ReliefJob
+from .relief import relief
 
 CANCEL_GRACE_SECONDS = 0.5
 
@@ -44,7 +45,7 @@ def error_event(error: BaseException) -> tuple[Event, int]:
     return protocol.error_event(protocol.INTERNAL, message), EXIT_FAILED
 
 
-def run_job(job: ReconstructJob, emit: Callable[[Event], None]) -> int:
+def run_job(job: ReconstructJob | ReliefJob, emit: Callable[[Event], None]) -> int:
     """Run ``job``, sending progress/log events and finally one ``result`` or ``error`` event to
     ``emit``; returns the process exit code (0 done, 1 failed, 2 bad input, 130 cancelled)."""
     cancel = threading.Event()
@@ -59,7 +60,8 @@ def run_job(job: ReconstructJob, emit: Callable[[Event], None]) -> int:
 
     def work() -> None:
         try:
-            outcome["result"] = reconstruct(job, progress, output)
+            run = relief if isinstance(job, ReliefJob) else reconstruct
+            outcome["result"] = run(job, progress, output)
         except BaseException as error:  # reported to the user by the main thread
             outcome["error"] = error
 

@@ -74,16 +74,17 @@ def depth_noise(depths: torch.Tensor) -> float:
     return float(sample.median()) * 1.4826 / 6**0.5
 
 
-def hull_trust(depths: torch.Tensor, cameras: Cameras, hull: np.ndarray, origin: np.ndarray, cell: float,
-               falloff: float) -> torch.Tensor:
+def hull_trust(depths: torch.Tensor, cameras: Cameras, hull: tuple[np.ndarray, np.ndarray, float], falloff: float
+               ) -> torch.Tensor:
     """``[N, H, W]`` how much each depth sample counts: ``exp(-inside / falloff)``, ``inside`` being
     how far (along the optical axis) the sample lies behind where its ray enters the visual hull
-    (``hull``: its soft occupancy at the cell centres of a grid, ``origin`` the first centre). The
+    (``hull``: its soft occupancy at the cell centres of a grid, the first centre and the cell size,
+    as :func:`engine.carving.hull_occupancy` gives them). The
     surface an outside view sees lies on the hull or in a concavity just under it; a sample deep
     inside the hull is the inner side of a hollow scan seen through a hole (the bunny's underside),
     which would otherwise hollow the fused object out. Where all the views of a concavity agree,
     weighting them alike changes nothing."""
-    mesh = extract_surface(hull, origin, cell)
+    mesh = extract_surface(*hull)
     entry, _ = render_depth_normals(torch.tensor(mesh.vertices, dtype=torch.float32, device=depths.device),
                                     torch.tensor(mesh.faces, device=depths.device), cameras)
     inside = (depths - entry).clamp_min(0.0)
@@ -109,9 +110,10 @@ def run_depth(data: MethodInput) -> MethodOutput:
         hull = hull_occupancy(split, lo, hi, opts.hull_resolution, data.progress.stage("carving"))
         if hull[0].max() <= 0.5:
             raise InputError("The visual hull is empty: the masks do not overlap in space")
-        trust = hull_trust(split.depths, split.cameras, *hull, opts.hull_falloff)
+        trust = hull_trust(split.depths, split.cameras, hull, opts.hull_falloff)
     normals = split.normals if opts.use_normals else None
-    volume = fuse_depth_maps(split.cameras, split.depths, normals, lo, hi, opts.resolution, truncation,
+    volume = fuse_depth_maps(split.cameras, split.depths, normals, lo=lo, hi=hi, resolution=opts.resolution,
+                             truncation=truncation,
                              incidence_power=opts.incidence_power, pixel_weights=trust,
                              behind_weight=opts.behind_weight if widened else 1.0, on_view=data.progress.stage(STAGE))
     data.progress.update("surface", 0, 1)
