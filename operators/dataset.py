@@ -3,7 +3,13 @@
 
 Each camera contributes its background image when it has one, otherwise a render with the
 scene's render settings (film transparent, RGBA PNG; every render setting touched is restored).
-Intrinsics are per frame (``bridge.camera_math``), poses are the cameras' world matrices.
+With ``depth_normals`` a rendered camera also gets its Z and Normal passes, saved from the same
+render as a multilayer OpenEXR (``depth/<camera>.exr``, channels ``<view layer>.Depth.Z`` and
+``<view layer>.Normal.X/Y/Z``) that the frame names as its ``depth_file_path`` and
+``normal_file_path``: Blender's Z is the depth along the camera's axis in scene units (1e10 where
+nothing is hit) and its Normal pass is in world space, which is how the engine reads them
+(``engine/data/depth_maps.py``). Intrinsics are per frame (``bridge.camera_math``), poses are the
+cameras' world matrices.
 """
 
 from __future__ import annotations
@@ -111,10 +117,13 @@ def quiet_stdout(enabled: bool) -> Iterator[None]:
 
 
 class RenderSettings:
-    """Sets film transparent + RGBA PNG (and no border) for the renders; restores everything after."""
+    """Sets film transparent + RGBA PNG (and no border) for the renders, and with ``passes`` the Z and
+    Normal passes of ``view_layer``; restores everything after."""
 
-    def __init__(self, scene: bpy.types.Scene) -> None:
+    def __init__(self, scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer | None = None,
+                 passes: bool = False) -> None:
         self.scene = scene
+        self.view_layer = view_layer if passes else None
 
     def __enter__(self) -> RenderSettings:
         render = self.scene.render
@@ -124,13 +133,32 @@ class RenderSettings:
             "use_border": render.use_border, "use_file_extension": render.use_file_extension,
             "file_format": settings.file_format, "color_mode": settings.color_mode, "color_depth": settings.color_depth,
         }
+        if self.view_layer is not None:
+            self.saved_passes = (self.view_layer.use_pass_z, self.view_layer.use_pass_normal)
+            self.view_layer.use_pass_z = self.view_layer.use_pass_normal = True
         render.film_transparent = True
         render.use_border = False
         render.use_file_extension = True
+        self.png()
+        return self
+
+    def png(self) -> None:
+        """The colour renders' format: RGBA PNG, 8 bits."""
+        settings = self.scene.render.image_settings
         settings.file_format = "PNG"
         settings.color_mode = "RGBA"
         settings.color_depth = "8"
-        return self
+
+    def save_passes(self, path: Path) -> None:
+        """Save the last render's layers and passes (the Z and Normal passes among them) as a
+        multilayer 32-bit float OpenEXR at ``path``."""
+        settings = self.scene.render.image_settings
+        settings.file_format = "OPEN_EXR_MULTILAYER"
+        settings.color_depth = "32"
+        try:
+            bpy.data.images["Render Result"].save_render(str(path), scene=self.scene)
+        finally:
+            self.png()
 
     def __exit__(self, *_exc: object) -> None:
         render, saved = self.scene.render, self.saved
@@ -142,6 +170,8 @@ class RenderSettings:
         render.use_border = saved["use_border"]
         render.use_file_extension = saved["use_file_extension"]
         self.scene.camera = saved["camera"]
+        if self.view_layer is not None:
+            self.view_layer.use_pass_z, self.view_layer.use_pass_normal = self.saved_passes
 
 
 def check_sources(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer,
@@ -160,9 +190,10 @@ def check_sources(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer,
 
 def export_cameras(
     scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, cameras: list[bpy.types.Object], folder: Path,
-    on_progress: Callable[[int, int, str], None] | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None, *, depth_normals: bool = True,
 ) -> Path:
-    """Write ``folder/transforms.json`` and ``folder/images/*`` for ``cameras``; returns the json path.
+    """Write ``folder/transforms.json`` and ``folder/images/*`` for ``cameras`` (with ``depth_normals``
+    also ``folder/depth/*.exr`` for the rendered ones); returns the json path.
 
     Raises:
         UserError: no or too few cameras, non-perspective cameras, cameras without images in a
@@ -173,7 +204,7 @@ def export_cameras(
     (folder / "images").mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     frames = []
-    with RenderSettings(scene):
+    with RenderSettings(scene, view_layer, passes=depth_normals) as settings:
         for index, camera in enumerate(cameras):
             stem = unique_name(camera.name, taken)
             if on_progress is not None:
@@ -189,14 +220,23 @@ def export_cameras(
                     raise UserError(f"Rendering camera '{camera.name}' produced no image (is the render "
                                        "engine able to run here?)")
                 file_name = path.name
+                maps = {}
+                if depth_normals:
+                    (folder / "depth").mkdir(exist_ok=True)
+                    settings.save_passes(folder / "depth" / f"{stem}.exr")
+                    maps = {"depth_file_path": f"depth/{stem}.exr", "normal_file_path": f"depth/{stem}.exr"}
             else:
-                file_name = copy_image(image, folder / "images", stem)
+                file_name, maps = copy_image(image, folder / "images", stem), {}
             frames.append({
                 "file_path": f"images/{file_name}",
                 "transform_matrix": rigid([list(row) for row in camera.matrix_world]),
                 **frame_intrinsics(scene, camera),
+                **maps,
                 "camera": camera.name,
             })
     if on_progress is not None:
         on_progress(len(cameras), len(cameras), "")
-    return write_transforms(folder, frames, {"meshlift": {"scene": scene.name, "blender": bpy.app.version_string}})
+    extra = {"meshlift": {"scene": scene.name, "blender": bpy.app.version_string}}
+    if any("depth_file_path" in frame for frame in frames):
+        extra.update({"depth_along": "axis", "normal_space": "world"})  # Blender's Z and Normal passes
+    return write_transforms(folder, frames, extra)

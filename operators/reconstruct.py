@@ -193,7 +193,8 @@ class MESHLIFT_OT_export_cameras(bpy.types.Operator):
             if (folder / "transforms.json").exists():
                 raise UserError(f"{folder} already holds a transforms.json; choose an empty folder.")
             log = scene_job.stderr_log if bpy.app.background else None
-            path = scene_job.export_with_progress(context, cameras, folder, log)
+            path = scene_job.export_with_progress(context, cameras, folder, log,
+                                                  depth_normals=scene.meshlift.depth_normals)
         except UserError as error:
             self.report({"ERROR"}, f"Meshlift: {error}")
             return {"CANCELLED"}

@@ -237,7 +237,7 @@ def start_from_cameras(context: bpy.types.Context, camera_names: list[str] | Non
     name = source_name_for_cameras(scene, cameras)
     folder = preferences.cache_root(context) / "datasets" / f"{name}-{stamp()}"
     try:
-        export_with_progress(context, cameras, folder, log)
+        export_with_progress(context, cameras, folder, log, depth_normals=context.scene.meshlift.depth_normals)
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -259,7 +259,7 @@ def start_from_folder(context: bpy.types.Context, folder: str, extra_options: di
 
 
 def export_with_progress(context: bpy.types.Context, cameras: list[bpy.types.Object], folder: Path,
-                         log: Any = None) -> Path:
+                         log: Any = None, *, depth_normals: bool = True) -> Path:
     wm = context.window_manager
     wm.progress_begin(0, len(cameras))
 
@@ -269,7 +269,8 @@ def export_with_progress(context: bpy.types.Context, cameras: list[bpy.types.Obj
             log(f"rendering camera {index + 1}/{total} ({camera})")
 
     try:
-        return dataset.export_cameras(context.scene, context.view_layer, cameras, folder, on_progress)
+        return dataset.export_cameras(context.scene, context.view_layer, cameras, folder, on_progress,
+                                      depth_normals=depth_normals)
     finally:
         wm.progress_end()
 

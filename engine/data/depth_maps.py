@@ -26,7 +26,8 @@ What the files may hold, named per frame in ``transforms*.json`` the way nerfstu
   ``"world"`` (the default; Blender's Normal pass), ``"camera"`` (OpenGL camera axes: +X right, +Y
   up, +Z towards the viewer) or ``"camera_opencv"`` (+X right, +Y down, +Z forward). A normal whose
   length is not within 0.5-1.5 (0 for the background, a black PNG pixel) means no normal there;
-  the others are normalized, and flipped when they face away from the camera.
+  the others are normalized, and a map whose normals mostly face away from the camera (pointing
+  into the surface) is turned round as a whole.
 
 A bad map (unreadable, of another size than its image, with NaN or ``-inf``, with negative depths,
 or without a single valid pixel) raises :class:`~engine.errors.InputError` with one plain sentence.
@@ -140,8 +141,8 @@ def read_normals(path: Path, shape: tuple[int, int], *, space: str, c2w: np.ndar
         shape: ``(H, W)`` of the frame's image.
         space: ``"world"``, ``"camera"`` or ``"camera_opencv"`` (see the module docstring).
         c2w: ``[4, 4]`` the frame's camera-to-world matrix (OpenGL).
-        directions: ``[H, W, 3]`` world-frame unit directions of the pixel rays (normals facing
-            along them, away from the camera, are flipped).
+        directions: ``[H, W, 3]`` world-frame unit directions of the pixel rays (a map whose normals
+            mostly face along them, away from the camera, is turned round).
     Raises:
         InputError: an unreadable or bad map.
     """
@@ -162,8 +163,10 @@ def read_normals(path: Path, shape: tuple[int, int], *, space: str, c2w: np.ndar
     normals = np.where(valid, normals / np.maximum(length, 1e-12), 0.0)
     if space != "world":
         normals = (normals * _SPACE_FLIP[space]) @ c2w[:3, :3].T
-    facing_away = (normals * directions).sum(-1, keepdims=True) > 0
-    return np.where(facing_away, -normals, normals).astype(np.float32)
+    facing = (normals * directions).sum(-1)[valid[..., 0]]
+    if np.median(facing) > 0:  # a map whose normals point into the surface: the whole map is turned
+        normals = -normals
+    return normals.astype(np.float32)
 
 
 def _check_shape(path: Path, found: tuple[int, ...], shape: tuple[int, int], kind: str) -> None:

@@ -158,9 +158,12 @@ def resize_split(split: DatasetSplit, scale: float) -> DatasetSplit:
     images = rgba[..., :3] / new_alpha.clamp_min(1e-6)[..., None]
     images = torch.where(new_alpha[..., None] > 1e-6, images, torch.zeros_like(images)).clamp(0.0, 1.0)
     masks = None if split.masks is None else new_alpha.contiguous()
-    depths = None if split.depths is None else F.interpolate(split.depths[:, None], size=size, mode="nearest")[:, 0]
-    normals = None if split.normals is None else F.interpolate(
-        split.normals.permute(0, 3, 1, 2), size=size, mode="nearest").permute(0, 2, 3, 1).contiguous()
+    depths, normals = split.depths, split.normals
+    if depths is not None:  # the source pixel nearest to each new pixel's centre
+        depths = F.interpolate(depths[:, None], size=size, mode="nearest-exact")[:, 0]
+    if normals is not None:
+        normals = F.interpolate(normals.permute(0, 3, 1, 2), size=size, mode="nearest-exact").permute(0, 2, 3, 1)
+        normals = normals.contiguous()
     return DatasetSplit(images.contiguous(), masks, cameras, split.names, depths, normals)
 
 

@@ -88,9 +88,9 @@ class DMTetOptions(MeshOptions):
     adam_eps: float = option(1e-4, "Adam's eps for the SDF and offsets: damps the tiny, noisy image gradients of "
                              "uniform surfaces.", min=0.0)
     mask_weight: float = option(5.0, "Weight of the L2 between the antialiased coverage and the mask.", min=0.0)
-    depth_weight: float = option(1.0, "Weight of the L1 between the rendered depth and the views' depth maps, in "
+    depth_weight: float = option(10.0, "Weight of the L1 between the rendered depth and the views' depth maps, in "
                                  "unit-volume units (only when the dataset has depth maps; 0: off).", min=0.0)
-    normal_weight: float = option(0.1, "Weight of 1 - cos between the rendered face normals and the views' normal "
+    normal_weight: float = option(1.0, "Weight of 1 - cos between the rendered face normals and the views' normal "
                                   "maps (only when the dataset has normal maps; 0: off).", min=0.0)
     albedo_smooth_weight: float = option(0.03, "Weight of the albedo smoothness (L1 to the albedo a little away).",
                                          min=0.0)

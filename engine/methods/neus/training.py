@@ -38,8 +38,10 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
     * ``eikonal``: ``(|grad SDF| - 1)^2`` on the samples and on as many uniform points of the box
       (not during a mask-free colours-only warm-up);
     * ``mask``: BCE of the opacity against the mask (with masks only);
-    * ``depth`` and ``normal``: L1 of the rendered depth along the ray and ``1 - cos`` of the rendered
-      normal against the views' depth and normal maps (only with such maps and a weight above 0;
+    * ``depth`` and ``normal``: L1 of the rendered depth along the ray against the depth map's times
+      the rendered opacity (``|sum w (t - target)|``: it moves the weights towards the target, never
+      the surface away to make up for a missing opacity) and ``1 - cos`` of the rendered normal
+      against the normal map (only with such maps and a weight above 0;
       :func:`engine.losses.depth_normal_losses`; not during the colours-only warm-up).
 
     Learning rates ramp up over ``lr_warmup`` steps and decay exponentially to ``lr_final_factor``;
@@ -89,8 +91,9 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
             losses["eikonal"] = out["eikonal"] + ((free_gradient.norm(dim=-1) - 1.0) ** 2).mean()
         if mask is not None:
             losses["mask"] = F.binary_cross_entropy(out["opacity"].clamp(1e-4, 1 - 1e-4), mask)
-        if not frozen:
-            losses.update(depth_normal_losses(out["depth"], pixels.depths, out["normal"], pixels.normals))
+        if not frozen:  # the rendered depth is premultiplied: so is its target (an opacity short of 1 moves no surface)
+            target_depth = None if pixels.depths is None else pixels.depths * out["opacity"]
+            losses.update(depth_normal_losses(out["depth"], target_depth, out["normal"], pixels.normals))
         log.add(step, losses)
         descend(weighted_sum(losses, weights), optimizer)  # Adam leaves the parameters without a gradient as they are
         rays_seen += len(origins)
