@@ -201,6 +201,12 @@ class MeshliftSettings(bpy.types.PropertyGroup):
         name="Folder", description="Folder with transforms.json (or transforms_train.json) and the images it names",
         subtype="DIR_PATH",
     )
+    depth_normals: bpy.props.BoolProperty(
+        name="Depth and Normals",
+        description="Also render the cameras' Z and Normal passes into the dataset: the Depth Fusion method needs "
+                    "them, DMTet and NeuS use them as extra supervision (fewer views suffice)",
+        default=True,
+    )
     method_id: bpy.props.StringProperty(name="Method Name", default="", options={"HIDDEN"})
     method: bpy.props.EnumProperty(
         name="Method", description="Reconstruction method (the list comes from the engine)",

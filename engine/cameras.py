@@ -129,6 +129,13 @@ class Cameras:
         d_world = torch.einsum("nij,nhwj->nhwi", self.c2w[:, :3, :3], d_cam)
         return torch.nn.functional.normalize(d_world, dim=-1)
 
+    def unproject(self, depth: torch.Tensor) -> torch.Tensor:
+        """``[N, H, W, 3]`` world points seen at every pixel centre at ``depth [N, H, W]`` (along the
+        optical axis, camera-space ``-z``); where the depth is 0 the point is the camera centre."""
+        directions = self.pixel_directions().to(depth.dtype)  # [N, H, W, 3] unit
+        along = (directions * self.forward.to(depth.dtype)[:, None, None]).sum(-1)  # [N, H, W] cosine to the axis
+        return self.centers.to(depth.dtype)[:, None, None] + directions * (depth / along)[..., None]
+
     def rays(self, view: torch.Tensor, column: torch.Tensor, row: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(origins [R, 3], unit directions [R, 3])`` in world space of the rays through the pixel
         centres ``(column, row)`` (``[R]`` integers) of the views ``view [R]``."""

@@ -79,6 +79,17 @@ def hull_sdf(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution
     return torch.from_numpy(sdf.astype(np.float32)).to(lo.device)
 
 
+def hull_occupancy(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
+                   on_view: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(occupancy [X, Y, Z], origin [3], cell)``: the visual hull's soft occupancy
+    (:func:`mask_occupancy`) at the cell centres of a ``resolution`` grid over ``[lo, hi]``, the
+    centre of cell ``(0, 0, 0)`` and the cell size."""
+    points, shape = cell_centres(lo, hi, resolution)
+    cell = float((hi - lo).max()) / resolution
+    occupancy = mask_occupancy(points, split, on_view).reshape(shape).cpu().numpy()
+    return occupancy, points[0].cpu().numpy(), cell
+
+
 def hull_mesh(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
               on_view: Callable[[int, int], None] | None = None) -> tuple[trimesh.Trimesh, list[int], float] | None:
     """The visual hull's surface in the box ``[lo, hi]`` (the frame of ``split``'s cameras), carved
@@ -88,9 +99,7 @@ def hull_mesh(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolutio
     Returns ``(mesh, grid shape [X, Y, Z], cell size)``, or ``None`` when the hull is empty (the
     masks share no point of the box).
     """
-    points, shape = cell_centres(lo, hi, resolution)
-    cell = float((hi - lo).max()) / resolution
-    occupancy = mask_occupancy(points, split, on_view).reshape(shape).cpu().numpy()
+    occupancy, origin, cell = hull_occupancy(split, lo, hi, resolution, on_view)
     if occupancy.max() <= 0.5:
         return None
-    return extract_surface(occupancy, points[0].cpu().numpy(), cell), shape, cell
+    return extract_surface(occupancy, origin, cell), list(occupancy.shape), cell

@@ -1,6 +1,7 @@
 """``python -m engine``: the command line.
 
 Commands: ``reconstruct`` (posed images, or a folder of plain photos -> textured mesh folder),
+``relief`` (one image and its depth or normal map -> a textured relief mesh),
 ``batch`` (many such jobs, resumable, here or on a Ray cluster: :mod:`engine.batch`), ``poses``
 (photos -> cameras by structure-from-motion), ``evaluate`` (score a mesh against a dataset's
 ground truth), ``demo`` (generate a small dataset and reconstruct it),
@@ -31,6 +32,7 @@ from .protocol import (
     PRESETS,
     Event,
     ReconstructJob,
+    ReliefJob,
 )
 
 # No rate: steps differ in cost, so "it/s" would mislead; the remaining time comes from the engine.
@@ -117,6 +119,16 @@ def command_reconstruct(args: argparse.Namespace) -> int:
     )
     return run_in_terminal(
         lambda emit: run_job(job, emit, replace_hint=REPLACE_WITH_FLAG, echo_library_output=args.verbose),
+        lambda event: print(json.dumps(event)) if args.json else print_result(event))
+
+
+def command_relief(args: argparse.Namespace) -> int:
+    from .jobs import run_job  # noqa: PLC0415
+
+    job = ReliefJob(image=args.image, out=args.out, depth=args.depth, normals=args.normals,
+                    options=parse_options(args.option), name=args.name, force=args.force)
+    return run_in_terminal(
+        lambda emit: run_job(job, emit, replace_hint=REPLACE_WITH_FLAG, echo_library_output=False),
         lambda event: print(json.dumps(event)) if args.json else print_result(event))
 
 
@@ -226,6 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_arguments(batch)
     add_job_arguments(batch)
     batch.set_defaults(run=command_batch)
+
+    rel = commands.add_parser("relief", help="one image + its depth or normal map -> a textured relief mesh")
+    rel.add_argument("image", help="the image (its colours are the texture; transparent pixels are left out)")
+    source = rel.add_mutually_exclusive_group(required=True)
+    source.add_argument("--depth", help="its depth map (.png 16-bit, .exr or .npy; nearer is higher)")
+    source.add_argument("--normals", help="its camera-space normal map (.png, .exr or .npy), integrated into heights")
+    rel.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
+    rel.add_argument("--name", default=None, help="base name of the output files (default: the image's name)")
+    rel.add_argument("--force", action="store_true", help="replace an existing output folder")
+    rel.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                     help="width, scale, resolution, field_of_view, normal_y, texture_size (see engine/relief.py)")
+    rel.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    rel.set_defaults(run=command_relief)
 
     ev = commands.add_parser("evaluate", help="Chamfer, normal consistency, F-score and test PSNR of a mesh")
     ev.add_argument("mesh", help="OBJ or GLB as written by reconstruct (textured for PSNR)")

@@ -8,6 +8,8 @@ project or a folder of bare photos. :func:`prepare_inputs` turns each into the s
   box and automatic masks (:mod:`engine.sfm.photos`), then read like a posed folder;
 * **posed views with masks** (alpha or ``mask_path``) -> the region of interest from the masks
   (:func:`engine.roi.find_roi`);
+* **posed views with depth maps and no masks** (RGB-D) -> the box of the depth samples
+  (:func:`engine.roi.depth_roi`);
 * **posed views without masks** (an object on a table) -> the object located by SfM points and
   automatic masks (:mod:`engine.sfm.object_hints`), its box the region; when that fails, a warning
   and the region the cameras frame (:func:`engine.roi.view_roi`);
@@ -29,7 +31,7 @@ from .data.transforms import find_transforms, load_split
 from .errors import InputError
 from .progress import Progress
 from .protocol import ReconstructJob
-from .roi import Normalization, crop_to_region, find_roi, stored_region, view_roi
+from .roi import Normalization, crop_to_region, depth_roi, find_roi, stored_region, view_roi
 from .sfm.object_hints import ObjectHints, find_object_hints, stored_object_hints
 from .sfm.photos import PhotoCameras, photo_dataset
 from .sfm.poses import is_photo_folder
@@ -42,7 +44,8 @@ class Inputs:
 
     Attributes:
         split: the training views in the dataset's world frame, on the job's device; ``masks`` is
-            ``None`` when the method fits the images without masks.
+            ``None`` when the method fits the images without masks; ``depths``/``normals`` hold the
+            frames' depth and normal maps when the camera file names them (``engine.data.depth_maps``).
         normalization: the region of interest and the map to the unit volume.
         hints: for views without masks, where the object and its table are (world frame), else ``None``.
         cameras: the cameras recovered from photos (copied into the output as ``cameras/``), else ``None``.
@@ -87,10 +90,12 @@ def prepare_inputs(job: ReconstructJob, needs_masks: bool, device: torch.device,
             if hints is not None:  # automatic masks from the photos: a start for the method, not a truth
                 split = replace(split, masks=None)
                 progress.log("The automatic masks only start the method; it fits the photos without them")
-            elif split.masks is None:
+            elif split.masks is None and split.depths is None:
                 hints = object_hints_or_none(split, progress)
         if split.masks is not None:
             normalization = find_roi(split, on_step=progress.stage("finding the object"))
+        elif split.depths is not None and hints is None:
+            normalization = depth_roi(split)
         elif hints is not None:
             normalization = Normalization.from_box(torch.from_numpy(hints.box_min), torch.from_numpy(hints.box_max))
         else:

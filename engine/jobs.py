@@ -29,7 +29,8 @@ from .job_log import LOG_FILE, JobLog
 from .output import REPLACE_WITH_FIELD, OutputDir
 from .pipeline import reconstruct
 from .progress import Progress
-from .protocol import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Event, ReconstructJob
+from .protocol import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Event, ReconstructJob, ReliefJob
+from .relief import relief
 
 CANCEL_GRACE_SECONDS = 0.5
 
@@ -54,11 +55,15 @@ def error_event(error: BaseException) -> tuple[Event, int]:
 Task = Callable[[Progress, OutputDir], dict[str, Any]]
 
 
-def run_job(job: ReconstructJob, emit: Callable[[Event], None], *, replace_hint: str = REPLACE_WITH_FIELD,
+def run_job(job: ReconstructJob | ReliefJob, emit: Callable[[Event], None], *, replace_hint: str = REPLACE_WITH_FIELD,
             echo_library_output: bool = True) -> int:
     """Run ``job``, sending progress/log events and finally one ``result`` or ``error`` event to
     ``emit``; returns the process exit code (0 done, 1 failed, 2 bad input, 130 cancelled).
     ``replace_hint`` and ``echo_library_output`` are the front end's (see :func:`run_task`)."""
+    if isinstance(job, ReliefJob):
+        inputs = [path for path in (job.image, job.depth, job.normals) if path]
+        return run_task(lambda progress, output: relief(job, progress, output), emit, out=job.out, force=job.force,
+                        inputs=inputs, replace_hint=replace_hint, echo_library_output=echo_library_output)
     return run_task(lambda progress, output: reconstruct(job, progress, output), emit, out=job.out, force=job.force,
                     inputs=[job.dataset], replace_hint=replace_hint, echo_library_output=echo_library_output)
 

@@ -8,7 +8,11 @@ which sends the latest values with the progress events and keeps the mean of the
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
+
+from .data.dataset import DatasetSplit
 
 
 def descend(total: torch.Tensor, *optimizers: torch.optim.Optimizer) -> None:
@@ -62,3 +66,28 @@ class LossLog:
     def summary(self) -> dict[str, float]:
         """Each term's mean over the recorded tail steps (rounded to 6 significant digits)."""
         return {name: float(f"{float(total) / self._counts[name]:.6g}") for name, total in self._sums.items()}
+
+
+def depth_normal_losses(depth: torch.Tensor, target_depth: torch.Tensor | None, normals: torch.Tensor,
+                        target_normals: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The 2.5D supervision terms of rendered samples (pixels or rays, ``[P]``) against the views'
+    depth and normal maps: ``depth``, the L1 between ``depth [P]`` and ``target_depth [P]`` where the
+    target has a depth (> 0); ``normal``, the mean ``1 - cos`` between ``normals [P, 3]`` and the unit
+    ``target_normals [P, 3]`` where the target has a normal (not 0). A target that is ``None`` (the
+    dataset has no such maps) gives no term; one without a valid sample gives 0."""
+    terms: dict[str, torch.Tensor] = {}
+    if target_depth is not None:
+        valid = target_depth > 0
+        terms["depth"] = (depth[valid] - target_depth[valid]).abs().sum() / valid.sum().clamp_min(1)
+    if target_normals is not None:
+        valid = target_normals.abs().sum(-1) > 0
+        cosine = (normals[valid] * target_normals[valid]).sum(-1)
+        terms["normal"] = (1.0 - cosine).sum() / valid.sum().clamp_min(1)
+    return terms
+
+
+def without_off_maps(split: DatasetSplit, depth_weight: float, normal_weight: float) -> DatasetSplit:
+    """``split`` without the depth (normal) maps when ``depth_weight`` (``normal_weight``) is 0, so
+    that a term turned off is not computed at all."""
+    return replace(split, depths=split.depths if depth_weight > 0 else None,
+                   normals=split.normals if normal_weight > 0 else None)

@@ -26,6 +26,7 @@ DEFAULT_METHOD = "hull"
 DEFAULT_PRESET = "balanced"
 PRESETS = ("fast", "balanced", "quality")
 COMMAND = "reconstruct"
+RELIEF_COMMAND = "relief"
 
 # Exit codes of ``python -m engine worker`` (and of ``reconstruct`` on the command line).
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
@@ -87,19 +88,7 @@ class ReconstructJob:
     @staticmethod
     def from_dict(data: dict[str, Any]) -> ReconstructJob:
         """Build a job from JSON data, rejecting unknown, missing or mistyped fields with a clear message."""
-        known = set(JOB_FIELD_TYPES)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InputError(f"Unknown job field(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}")
-        missing = [key for key in REQUIRED_FIELDS if key not in data]
-        if missing:
-            raise InputError(f"The job needs the field(s): {', '.join(missing)}")
-        for key, value in data.items():
-            kinds = JOB_FIELD_TYPES[key]
-            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-                names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-                raise InputError(f"The job field '{key}' must be {names}, got {value!r}")
-        return ReconstructJob(**data)
+        return ReconstructJob(**check_fields(data, JOB_FIELD_TYPES, REQUIRED_FIELDS))
 
     def to_dict(self) -> dict[str, Any]:
         """The job file's JSON object (with ``command``)."""
@@ -115,15 +104,68 @@ JOB_FIELD_TYPES: dict[str, tuple[type, ...]] = {
 REQUIRED_FIELDS = ("dataset", "out")
 
 
-def parse_job(data: Any) -> ReconstructJob:
-    """A job file's content (``{"command": "reconstruct", <ReconstructJob fields>}``) as a job;
-    raises :class:`InputError`."""
+def check_fields(data: dict[str, Any], types: dict[str, tuple[type, ...]], required: tuple[str, ...]
+                 ) -> dict[str, Any]:
+    """``data`` when its fields are all known (``types``: name -> the JSON types it accepts), the
+    ``required`` ones present and each of an accepted type; raises :class:`InputError`."""
+    unknown = sorted(set(data) - set(types))
+    if unknown:
+        raise InputError(f"Unknown job field(s): {', '.join(unknown)}. Known: {', '.join(sorted(types))}")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise InputError(f"The job needs the field(s): {', '.join(missing)}")
+    for key, value in data.items():
+        kinds = types[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise InputError(f"The job field '{key}' must be {names}, got {value!r}")
+    return data
+
+
+@dataclass
+class ReliefJob:
+    """A relief from one image (``"command": "relief"``; ``engine.relief``).
+
+    Attributes:
+        image: the image file (its colours are the texture; transparent pixels are left out).
+        out: the output folder; it must not exist unless ``force``.
+        depth: a depth map of the image (``.png`` 16-bit, ``.exr``, ``.npy``), or ``None``.
+        normals: a camera-space normal map of the image, or ``None``; exactly one of the two is given.
+        options: overrides of ``engine.relief.ReliefOptions`` (``width``, ``scale``, ...).
+        name: base name of the output files; defaults to the image's name.
+        force: replace an existing output folder.
+    """
+
+    image: str
+    out: str
+    depth: str | None = None
+    normals: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    force: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The job file's JSON object (with ``command``)."""
+        return {"command": RELIEF_COMMAND, **{key: getattr(self, key) for key in RELIEF_FIELD_TYPES}}
+
+
+RELIEF_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "image": (str,), "out": (str,), "depth": (str, type(None)), "normals": (str, type(None)), "options": (dict,),
+    "name": (str, type(None)), "force": (bool,),
+}
+
+
+def parse_job(data: Any) -> ReconstructJob | ReliefJob:
+    """A job file's content (``{"command": "reconstruct", <ReconstructJob fields>}`` or ``{"command":
+    "relief", <ReliefJob fields>}``) as a job; raises :class:`InputError`."""
     if not isinstance(data, dict):
         raise InputError("The job file must hold a JSON object")
     data = dict(data)
     command = data.pop("command", COMMAND)
+    if command == RELIEF_COMMAND:
+        return ReliefJob(**check_fields(data, RELIEF_FIELD_TYPES, ("image", "out")))
     if command != COMMAND:
-        raise InputError(f"Unknown job command '{command}'; the worker runs '{COMMAND}' jobs")
+        raise InputError(f"Unknown job command '{command}'; the worker runs '{COMMAND}' and '{RELIEF_COMMAND}' jobs")
     return ReconstructJob.from_dict(data)
 
 

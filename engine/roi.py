@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +75,9 @@ class Normalization:
         return Cameras(c2w, cameras.fx, cameras.fy, cameras.cx, cameras.cy, cameras.width, cameras.height)
 
     def split_to_unit(self, split: DatasetSplit) -> DatasetSplit:
-        """The split with its cameras in the unit volume."""
-        return DatasetSplit(split.images, split.masks, self.cameras_to_unit(split.cameras), split.names)
+        """The split with its cameras (and depths) in the unit volume."""
+        depths = None if split.depths is None else split.depths / self.radius
+        return replace(split, cameras=self.cameras_to_unit(split.cameras), depths=depths)
 
 
 def look_at_point(cameras: Cameras) -> torch.Tensor:
@@ -134,6 +135,20 @@ def view_roi(split: DatasetSplit) -> Normalization:
                    float(torch.atan(cams.height / 2 / cams.fy).min()))
     half = distance * float(torch.sin(torch.tensor(half_fov)))
     return Normalization.from_box(center - half, center + half)
+
+
+def depth_roi(split: DatasetSplit, margin: float = 0.04, share: float = 0.001) -> Normalization:
+    """The region of interest of views with depth maps (and no masks): the box of the back-projected
+    depth samples without the ``share`` most outlying on each side of each axis, padded by
+    ``margin`` of its size."""
+    assert split.depths is not None, "needs depth maps"
+    points = split.cameras.unproject(split.depths)[split.depths > 0]  # [P, 3]
+    sample = points[torch.randperm(len(points), generator=torch.Generator().manual_seed(0))[:1_000_000]
+                    .to(points.device)]
+    lo = torch.quantile(sample, share, dim=0)
+    hi = torch.quantile(sample, 1.0 - share, dim=0)
+    pad = margin * float((hi - lo).max())
+    return Normalization.from_box(lo - pad, hi + pad)
 
 
 # --- Stored and user-given boxes (photos without poses, the add-on's override) ---------------

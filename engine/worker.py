@@ -16,7 +16,7 @@ from typing import IO
 
 from .errors import InputError
 from .jobs import error_event, run_job
-from .protocol import EXIT_BAD_INPUT, Event, ReconstructJob, parse_job
+from .protocol import EXIT_BAD_INPUT, Event, ReconstructJob, ReliefJob, parse_job
 
 
 class JsonLines:
@@ -43,8 +43,8 @@ def claim_stdout() -> IO[str]:
     return private
 
 
-def read_job(path: str | Path) -> ReconstructJob:
-    """Parse ``JOB.json``: ``{"command": "reconstruct", <ReconstructJob fields>}``."""
+def read_job(path: str | Path) -> ReconstructJob | ReliefJob:
+    """Parse ``JOB.json``: ``{"command": "reconstruct" or "relief", <the job's fields>}``."""
     try:
         data = json.loads(Path(path).read_text())
     except OSError as error:

@@ -135,12 +135,15 @@ NO_DENOISER = ("This Blender has no OpenImageDenoise: the cameras are rendered w
 
 
 class RenderSettings:
-    """Sets film transparent + RGBA PNG (and no border) for one render, and turns Cycles' denoising
-    off when this Blender lacks its denoiser (``warnings`` then says so); restores every setting it
-    touched afterwards, whatever happened."""
+    """Sets film transparent + RGBA PNG (and no border) for one render, with ``passes`` also the Z
+    and Normal passes of ``view_layer``, and turns Cycles' denoising off when this Blender lacks its
+    denoiser (``warnings`` then says so); restores every setting it touched afterwards, whatever
+    happened."""
 
-    def __init__(self, scene: bpy.types.Scene) -> None:
+    def __init__(self, scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer | None = None,
+                 passes: bool = False) -> None:
         self.scene = scene
+        self.view_layer = view_layer if passes else None
         self.warnings: list[str] = []
 
     def __enter__(self) -> RenderSettings:
@@ -155,13 +158,32 @@ class RenderSettings:
         if self.denoising:
             self.scene.cycles.use_denoising = False
             self.warnings.append(NO_DENOISER)
+        if self.view_layer is not None:
+            self.saved_passes = (self.view_layer.use_pass_z, self.view_layer.use_pass_normal)
+            self.view_layer.use_pass_z = self.view_layer.use_pass_normal = True
         render.film_transparent = True
         render.use_border = False
         render.use_file_extension = True
+        self.png()
+        return self
+
+    def png(self) -> None:
+        """The colour renders' format: RGBA PNG, 8 bits."""
+        settings = self.scene.render.image_settings
         settings.file_format = "PNG"
         settings.color_mode = "RGBA"
         settings.color_depth = "8"
-        return self
+
+    def save_passes(self, path: Path) -> None:
+        """Save the last render's layers and passes (the Z and Normal passes among them) as a
+        multilayer 32-bit float OpenEXR at ``path``."""
+        settings = self.scene.render.image_settings
+        settings.file_format = "OPEN_EXR_MULTILAYER"
+        settings.color_depth = "32"
+        try:
+            bpy.data.images["Render Result"].save_render(str(path), scene=self.scene)
+        finally:
+            self.png()
 
     def __exit__(self, *_exc: object) -> None:
         render, saved = self.scene.render, self.saved
@@ -175,6 +197,8 @@ class RenderSettings:
         self.scene.camera = saved["camera"]
         if self.denoising:
             self.scene.cycles.use_denoising = True
+        if self.view_layer is not None:
+            self.view_layer.use_pass_z, self.view_layer.use_pass_normal = self.saved_passes
 
 
 def render_still(scene: bpy.types.Scene) -> None:
@@ -202,7 +226,10 @@ class CameraExport:
     per tick, so the interface answers between renders); :meth:`run` does them all at once.
 
     Cameras are looked up by name at each step (the user may change the scene meanwhile), and
-    every render setting is restored after each render.
+    every render setting is restored after each render. With ``depth_normals`` each rendered camera
+    also gets its Z and Normal passes in ``folder/depth/NAME.exr`` (named by the frame's
+    ``depth_file_path`` and ``normal_file_path``; Blender's Z is along the optical axis, its normals
+    in world space, which ``transforms.json`` says with ``depth_along`` and ``normal_space``).
 
     Raises (from the constructor):
         UserError: no or too few cameras, non-perspective cameras, cameras without images in a
@@ -210,9 +237,11 @@ class CameraExport:
     """
 
     def __init__(self, scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, cameras: list[bpy.types.Object],
-                 folder: Path) -> None:
+                 folder: Path, *, depth_normals: bool = True) -> None:
         images = check_sources(scene, view_layer, cameras)
         self.scene_name = scene.name
+        self.view_layer_name = view_layer.name
+        self.depth_normals = depth_normals
         self.cameras = [camera.name for camera in cameras]
         self.images = {name: image.name if image is not None else None for name, image in images.items()}
         self.folder = Path(folder)
@@ -240,8 +269,10 @@ class CameraExport:
         if scene is None:
             raise UserError(f"The scene '{self.scene_name}' was deleted while its cameras were being rendered.")
         if self.index == self.total:
-            self.transforms = write_transforms(self.folder, self.frames, {"meshlift": {
-                "scene": scene.name, "blender": bpy.app.version_string}})
+            extra: dict = {"meshlift": {"scene": scene.name, "blender": bpy.app.version_string}}
+            if any("depth_file_path" in frame for frame in self.frames):
+                extra.update({"depth_along": "axis", "normal_space": "world"})  # Blender's Z and Normal passes
+            self.transforms = write_transforms(self.folder, self.frames, extra)
             return True
         name = self.cameras[self.index]
         camera = scene.objects.get(name)
@@ -250,8 +281,11 @@ class CameraExport:
         stem = unique_name(name, self._taken)
         (self.folder / "images").mkdir(parents=True, exist_ok=True)
         image_name = self.images[name]
+        maps: dict[str, str] = {}
         if image_name is None:
-            file_name = self._render(scene, camera, self.folder / "images" / f"{stem}.png")
+            file_name = self._render(scene, camera, self.folder / "images" / f"{stem}.png", stem)
+            if self.depth_normals:
+                maps = {"depth_file_path": f"depth/{stem}.exr", "normal_file_path": f"depth/{stem}.exr"}
         else:
             image = bpy.data.images.get(image_name)
             if image is None:
@@ -261,13 +295,15 @@ class CameraExport:
             "file_path": f"images/{file_name}",
             "transform_matrix": rigid([list(row) for row in camera.matrix_world]),
             **frame_intrinsics(scene, camera),
+            **maps,
             "camera": name,
         })
         self.index += 1
         return False
 
-    def _render(self, scene: bpy.types.Scene, camera: bpy.types.Object, path: Path) -> str:
-        with RenderSettings(scene) as settings:
+    def _render(self, scene: bpy.types.Scene, camera: bpy.types.Object, path: Path, stem: str) -> str:
+        view_layer = scene.view_layers.get(self.view_layer_name)
+        with RenderSettings(scene, view_layer, passes=self.depth_normals and view_layer is not None) as settings:
             scene.camera = camera
             scene.render.filepath = str(path)
             try:
@@ -276,6 +312,9 @@ class CameraExport:
             except RuntimeError as error:
                 reason = str(error).strip().removeprefix("Error:").strip().rstrip(".")
                 raise UserError(f"Rendering camera '{camera.name}' failed: {reason}.") from error
+            if settings.view_layer is not None and path.is_file():
+                (self.folder / "depth").mkdir(exist_ok=True)
+                settings.save_passes(self.folder / "depth" / f"{stem}.exr")
         for warning in settings.warnings:
             if warning not in self.warnings:
                 self.warnings.append(warning)
@@ -297,8 +336,9 @@ class CameraExport:
 
 def export_cameras(
     scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, cameras: list[bpy.types.Object], folder: Path,
-    on_progress: Callable[[int, int, str], None] | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None, *, depth_normals: bool = True,
 ) -> Path:
-    """Write ``folder/transforms.json`` and ``folder/images/*`` for ``cameras`` at once; returns the
-    json path. Raises :class:`UserError` (see :class:`CameraExport`)."""
-    return CameraExport(scene, view_layer, cameras, folder).run(on_progress)
+    """Write ``folder/transforms.json`` and ``folder/images/*`` (with ``depth_normals`` also
+    ``folder/depth/*.exr``) for ``cameras`` at once; returns the json path. Raises
+    :class:`UserError` (see :class:`CameraExport`)."""
+    return CameraExport(scene, view_layer, cameras, folder, depth_normals=depth_normals).run(on_progress)

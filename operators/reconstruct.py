@@ -199,7 +199,8 @@ class MESHLIFT_OT_export_cameras(bpy.types.Operator):
             if (folder / "transforms.json").exists():
                 raise UserError(f"{folder} already holds a transforms.json; choose an empty folder.")
             log = scene_job.stderr_log if bpy.app.background else None
-            renders = dataset.CameraExport(scene, context.view_layer, cameras, folder)
+            renders = dataset.CameraExport(scene, context.view_layer, cameras, folder,
+                                             depth_normals=scene.meshlift.depth_normals)
             path = scene_job.export_with_progress(context, renders, log)
         except UserError as error:
             self.report({"ERROR"}, f"Meshlift: {error}")

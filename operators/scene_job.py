@@ -308,7 +308,8 @@ def start_from_cameras(context: bpy.types.Context, camera_names: list[str] | Non
     dataset.check_cameras(cameras)
     name = source_name_for_cameras(scene, cameras)
     folder = preferences.cache_root(context) / "datasets" / f"{name}-{stamp()}"
-    renders = dataset.CameraExport(scene, context.view_layer, cameras, folder)
+    renders = dataset.CameraExport(scene, context.view_layer, cameras, folder,
+                                   depth_normals=scene.meshlift.depth_normals)
     settings = job_settings(context, extra_options)
     if interactive:
         return launch(context, name, renders.folder, settings, [renders.folder], interactive=True, renders=renders)

@@ -49,6 +49,7 @@ class MESHLIFT_PT_main(SidebarPanel, bpy.types.Panel):
         else:
             count = sum(1 for o in context.selected_objects if o.type == "CAMERA")
             column.label(text=f"{count} camera{'s' if count != 1 else ''} selected", icon="CAMERA_DATA")
+            column.prop(settings, "depth_normals")
         column.prop(settings, "method")
         column.prop(settings, "preset")
         column.prop(settings, "device")

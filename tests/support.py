@@ -112,3 +112,72 @@ def fake_base_python(folder: Path, version: str = "3.11.9", env_python: str = "e
     )
     script.chmod(0o755)
     return script
+
+
+def write_depth_dataset(source: Path, folder: Path, *, views: int | None = None, kind: str = "npy",
+                        normals: bool = True, noise: float = 0.0, dropped: float = 0.0, seed: int = 0) -> Path:
+    """A copy of the shared dataset ``source`` (its camera files, with absolute paths to its images,
+    and a link to its ``gt_mesh.ply``) whose training frames also name depth and normal maps rendered
+    from ``gt_mesh.ply`` with the engine's rasterizer (``engine.render.maps``), written as ``kind``
+    files (``npy``, ``exr``, or ``png``: 16-bit millimetres and 8-bit normals).
+
+    ``views`` keeps that many training frames (evenly spaced); ``noise`` adds Gaussian noise of that
+    share of each depth, ``dropped`` sets that share of the depth pixels to 0 (no data). Nothing is
+    written into ``source``."""
+    import trimesh
+
+    from engine.data.transforms import load_split
+    from engine.render.maps import render_depth_normals
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "maps").mkdir(exist_ok=True)
+    (folder / "gt_mesh.ply").symlink_to(source / "gt_mesh.ply")
+    for split in ("train", "test"):
+        meta = json.loads((source / f"transforms_{split}.json").read_text())
+        for frame in meta["frames"]:
+            frame["file_path"] = str((source / frame["file_path"]).resolve())
+        if split == "train":
+            if views is not None:
+                keep = np.linspace(0, len(meta["frames"]) - 1, views).round().astype(int)
+                meta["frames"] = [meta["frames"][i] for i in sorted(set(keep.tolist()))]
+            (folder / "transforms_train.json").write_text(json.dumps(meta))
+            cameras = load_split(folder, "train").cameras
+            gt = trimesh.load(source / "gt_mesh.ply", force="mesh")
+            depth, normal = render_depth_normals(torch.tensor(gt.vertices, dtype=torch.float32),
+                                                 torch.tensor(gt.faces), cameras)
+            rng = np.random.default_rng(seed)
+            for index, frame in enumerate(meta["frames"]):
+                d, n = depth[index].numpy(), normal[index].numpy()
+                if noise > 0:
+                    d = np.where(d > 0, d * (1 + noise * rng.standard_normal(d.shape)), 0.0).astype(np.float32)
+                if dropped > 0:
+                    d = np.where(rng.random(d.shape) < dropped, 0.0, d).astype(np.float32)
+                frame["depth_file_path"] = write_map(folder / "maps" / f"depth_{index}", d, kind)
+                if normals:
+                    frame["normal_file_path"] = write_map(folder / "maps" / f"normal_{index}", n, kind)
+        (folder / f"transforms_{split}.json").write_text(json.dumps(meta))
+    return folder
+
+
+def write_map(stem: Path, values: np.ndarray, kind: str) -> str:
+    """Write ``values`` (``[H, W]`` depths or ``[H, W, 3]`` normals) as ``stem.<kind>``; returns the
+    path relative to the dataset folder (``stem``'s grandparent)."""
+    if kind == "npy":
+        path = stem.with_suffix(".npy")
+        np.save(path, values)
+    elif kind == "exr":
+        import OpenEXR
+
+        path = stem.with_suffix(".exr")
+        channels = {"Z": values} if values.ndim == 2 else {c: values[..., i] for i, c in enumerate("XYZ")}
+        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+        with OpenEXR.File(header, {k: np.ascontiguousarray(v, np.float32) for k, v in channels.items()}) as file:
+            file.write(str(path))
+    else:
+        path = stem.with_suffix(".png")
+        if values.ndim == 2:
+            Image.fromarray(np.round(values * 1000).astype(np.uint16)).save(path)
+        else:
+            encoded = np.where(np.linalg.norm(values, axis=-1, keepdims=True) > 0, (values + 1) / 2 * 255, 0)
+            Image.fromarray(np.round(encoded).astype(np.uint8), "RGB").save(path)
+    return path.relative_to(stem.parent.parent).as_posix()

@@ -34,6 +34,7 @@ from PIL import Image, UnidentifiedImageError
 from ..cameras import Cameras
 from ..errors import InputError
 from .dataset import DatasetSplit
+from .depth_maps import read_frame_maps
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 MIN_VIEWS = 3
@@ -176,12 +177,14 @@ def load_split(
     k = torch.tensor(intrinsics, dtype=torch.float32)  # [N, 4] fx, fy, cx, cy
     cameras = Cameras(torch.tensor(np.stack(c2ws), dtype=torch.float32), k[:, 0], k[:, 1], k[:, 2], k[:, 3],
                       width, height)
-    result = DatasetSplit(image_t, mask_t, cameras, names)
+    depths, normals = read_frame_maps(root, meta, frames, cameras)
+    result = DatasetSplit(image_t, mask_t, cameras, names, depths, normals)
     return result if scale == 1.0 else resize_split(result, scale)
 
 
 def resize_split(split: DatasetSplit, scale: float) -> DatasetSplit:
-    """The split with images and masks resized by ``scale`` (antialiased, premultiplied alpha)."""
+    """The split with images and masks resized by ``scale`` (antialiased, premultiplied alpha); depth
+    and normal maps take the nearest pixel (averaging across an object's edge would invent depths)."""
     cameras = split.cameras.scaled(scale)
     size = (cameras.height, cameras.width)
     alpha = torch.ones_like(split.images[..., :1]) if split.masks is None else split.masks[..., None]
@@ -192,7 +195,13 @@ def resize_split(split: DatasetSplit, scale: float) -> DatasetSplit:
     images = rgba[..., :3] / new_alpha.clamp_min(1e-6)[..., None]
     images = torch.where(new_alpha[..., None] > 1e-6, images, torch.zeros_like(images)).clamp(0.0, 1.0)
     masks = None if split.masks is None else new_alpha.contiguous()
-    return DatasetSplit(images.contiguous(), masks, cameras, split.names)
+    depths, normals = split.depths, split.normals
+    if depths is not None:  # the source pixel nearest to each new pixel's centre
+        depths = F.interpolate(depths[:, None], size=size, mode="nearest-exact")[:, 0]
+    if normals is not None:
+        normals = F.interpolate(normals.permute(0, 3, 1, 2), size=size, mode="nearest-exact").permute(0, 2, 3, 1)
+        normals = normals.contiguous()
+    return DatasetSplit(images.contiguous(), masks, cameras, split.names, depths, normals)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -8,11 +8,12 @@ from typing import Any
 from .. import options as typed_options
 from ..errors import InputError
 from .base import DEFAULT_PRESET, Method, MethodInput, MethodOutput
+from .depth import DEPTH
 from .dmtet import DMTET
 from .hull import HULL
 from .neus import NEUS
 
-METHODS: dict[str, Method] = {m.name: m for m in (HULL, DMTET, NEUS)}
+METHODS: dict[str, Method] = {m.name: m for m in (HULL, DMTET, NEUS, DEPTH)}
 
 __all__ = ["DEFAULT_PRESET", "METHODS", "Method", "MethodInput", "MethodOutput", "describe_methods", "get_method",
            "resolve_options"]

@@ -36,7 +36,7 @@ Decisions, from measurements on the shared datasets:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -50,9 +50,10 @@ from ..fields import AlbedoField, albedo_colours
 from ..geometry import TetGrid, marching_tets, regular_tet_grid, sdf_sign_loss, unique_edges
 from ..geometry.cleanup import drop_small_pieces, taubin_smooth
 from ..geometry.lattice_surface import lattice_surface
-from ..losses import LossLog, descend, weighted_sum
+from ..losses import LossLog, depth_normal_losses, descend, weighted_sum, without_off_maps
 from ..options import MeshOptions, check_presets, option
 from ..render import antialias, interpolate, rasterize
+from ..render.maps import surface_normals
 from ..utils.math import lattice_nodes
 from .base import Method, MethodInput, MethodOutput
 
@@ -87,6 +88,10 @@ class DMTetOptions(MeshOptions):
     adam_eps: float = option(1e-4, "Adam's eps for the SDF and offsets: damps the tiny, noisy image gradients of "
                              "uniform surfaces.", min=0.0)
     mask_weight: float = option(5.0, "Weight of the L2 between the antialiased coverage and the mask.", min=0.0)
+    depth_weight: float = option(10.0, "Weight of the L1 between the rendered depth and the views' depth maps, in "
+                                 "unit-volume units (only when the dataset has depth maps; 0: off).", min=0.0)
+    normal_weight: float = option(1.0, "Weight of 1 - cos between the rendered face normals and the views' normal "
+                                  "maps (only when the dataset has normal maps; 0: off).", min=0.0)
     albedo_smooth_weight: float = option(0.03, "Weight of the albedo smoothness (L1 to the albedo a little away).",
                                          min=0.0)
     albedo_smooth_radius: float = option(0.01, "Standard deviation of the jitter of the albedo smoothness.",
@@ -144,6 +149,8 @@ class Batch:
     target: torch.Tensor  # [B, H, W, 3] images over the random background
     mask: torch.Tensor  # [B, H, W]
     background: torch.Tensor  # [B, 1, 1, 3]
+    depths: torch.Tensor | None = None  # [B, H, W] along the optical axis, unit volume, 0 = none
+    normals: torch.Tensor | None = None  # [B, H, W, 3] world frame, 0 = none
 
 
 def sample_batch(split: DatasetSplit, size: int, generator: torch.Generator) -> Batch:
@@ -153,7 +160,8 @@ def sample_batch(split: DatasetSplit, size: int, generator: torch.Generator) -> 
     background = torch.rand(len(index), 1, 1, 3, generator=generator).to(device)
     mask = split.masks[index]
     target = split.images[index] * mask[..., None] + background * (1 - mask[..., None])
-    return Batch(split.cameras[index], target, mask, background)
+    views = split[index]
+    return Batch(views.cameras, target, mask, background, views.depths, views.normals)
 
 
 def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField, batch: Batch,
@@ -161,7 +169,8 @@ def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoFie
     """The image terms of the mesh ``(vertices [M, 3], faces [K, 3])`` rendered at ``batch``:
     ``colour`` (L1 on tone-mapped colour over the background), ``mask`` (L2 of the antialiased
     coverage against the mask) and ``albedo_smooth`` (L1 between the albedo at visible points and
-    ``smooth_radius`` away)."""
+    ``smooth_radius`` away); with depth or normal maps also ``depth`` and ``normal``
+    (:func:`engine.losses.depth_normal_losses` on the covered pixels)."""
     frags = rasterize(vertices, faces, batch.cameras)
     covered = frags.face_id >= 0  # [B, H, W]
     points = interpolate(vertices, faces, frags)[covered]  # [P, 3]
@@ -173,6 +182,10 @@ def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoFie
         "colour": (tonemap(rgba[..., :3]) - tonemap(batch.target)).abs().mean(),
         "mask": ((rgba[..., 3] - batch.mask) ** 2).mean(),
     }
+    if batch.depths is not None or batch.normals is not None:
+        normals = surface_normals(vertices, faces, frags, batch.cameras)[covered]
+        losses.update(depth_normal_losses(frags.depth[covered], None if batch.depths is None else batch.depths[covered],
+                                          normals, None if batch.normals is None else batch.normals[covered]))
     jitter = points[torch.randperm(len(points), device=points.device)[:SMOOTHNESS_POINTS]]
     losses["albedo_smooth"] = (albedo(jitter) - albedo(jitter + torch.randn_like(jitter) * smooth_radius)).abs().mean()
     return losses
@@ -206,7 +219,7 @@ def loss_weights(opts: DMTetOptions, step: int) -> dict[str, float]:
     return {"colour": 1.0, "mask": opts.mask_weight,
             "sdf_sign": opts.sdf_sign_end + (opts.sdf_sign_start - opts.sdf_sign_end) * decay,
             "albedo_smooth": opts.albedo_smooth_weight, "sdf_smooth": opts.sdf_smooth_weight,
-            "laplacian": opts.laplacian_weight}
+            "laplacian": opts.laplacian_weight, "depth": opts.depth_weight, "normal": opts.normal_weight}
 
 
 def run_dmtet(data: MethodInput) -> MethodOutput:
@@ -215,9 +228,11 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
     Named losses of the grid pass: ``colour``, ``mask``, ``sdf_sign`` (DMTet's sign regularizer,
     :func:`engine.geometry.sdf_sign_loss`), ``albedo_smooth`` and ``sdf_smooth`` (squared Laplacian
     of the node SDF, :func:`scalar_laplacian`); of the second pass: ``colour``, ``mask``,
-    ``albedo_smooth`` and ``laplacian`` (see :func:`refine_vertices`). Weights: :func:`loss_weights`.
+    ``albedo_smooth`` and ``laplacian`` (see :func:`refine_vertices`); in both, ``depth`` and
+    ``normal`` when the dataset has depth or normal maps. Weights: :func:`loss_weights`.
     """
     opts: DMTetOptions = data.options
+    data = replace(data, split=without_off_maps(data.split, opts.depth_weight, opts.normal_weight))
     split, progress, device = data.split, data.progress, data.device
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
@@ -262,7 +277,8 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
                               opts.albedo_smooth_radius)
         losses = {"colour": image["colour"], "mask": image["mask"],
                   "sdf_sign": sdf_sign_loss(sdf / grid.cell, edges), "albedo_smooth": image["albedo_smooth"],
-                  "sdf_smooth": (scalar_laplacian(sdf, edges) ** 2).mean() / grid.cell**2}
+                  "sdf_smooth": (scalar_laplacian(sdf, edges) ** 2).mean() / grid.cell**2,
+                  **{name: image[name] for name in ("depth", "normal") if name in image}}
         log.add(step, losses)
         descend(weighted_sum(losses, loss_weights(opts, step)), geo_optimizer, app_optimizer)
     progress.update(OPTIMIZE_STAGE, iterations, iterations, log.latest())

@@ -55,6 +55,10 @@ class NeuSOptions(MeshOptions):
     mask_weight: float = option(0.1, "Weight of the mask BCE on the rendered opacity (with masks only).", min=0.0)
     albedo_weight: float = option(1.0, "Weight of the L1 between the rendered albedo alone and the images (the "
                                   "albedo must explain them by itself, for the texture).", min=0.0)
+    depth_weight: float = option(1.0, "Weight of the L1 between the rendered depth and the views' depth maps, in "
+                                 "unit-volume units (only when the dataset has depth maps; 0: off).", min=0.0)
+    normal_weight: float = option(0.1, "Weight of 1 - cos between the rendered normals and the views' normal maps "
+                                  "(only when the dataset has normal maps; 0: off).", min=0.0)
     geometry_warmup: float = option(0.15, "Without masks: share of the steps in which only the colours learn "
                                     "(the surface and inv_s wait).", min=0.0, max=1.0)
     # Start.

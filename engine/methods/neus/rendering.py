@@ -17,9 +17,9 @@ from .sampling import SurfaceCache, march_cache
 def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, directions: torch.Tensor, *,
                 lo: torch.Tensor, hi: torch.Tensor, opts: NeuSOptions, anneal: float, training: bool,
                 frozen_geometry: bool = False) -> dict[str, torch.Tensor]:
-    """Volume-render rays ``[R, 3]`` (unit volume). Returns ``colour``/``albedo`` ``[R, 3]`` and ``depth [R]``
-    (distance along the ray), all premultiplied by the opacity, no background; ``opacity [R]`` and
-    ``eikonal`` (mean over the samples, scalar).
+    """Volume-render rays ``[R, 3]`` (unit volume). Returns ``colour``/``albedo`` ``[R, 3]``, ``depth [R]``
+    (distance along the ray) and ``normal [R, 3]`` (the composited unit normals), all premultiplied
+    by the opacity, no background; ``opacity [R]`` and ``eikonal`` (mean over the samples, scalar).
 
     Each ray gets ``samples`` samples in a band around where it first meets the cached surface (or
     the table). With a table, the object and the table are two surfaces: see :func:`table_alphas`;
@@ -37,13 +37,16 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
     albedo = origins.new_zeros(count, 3)
     opacity = origins.new_zeros(count)
     depth = origins.new_zeros(count)
+    normal = origins.new_zeros(count, 3)
     eikonal = origins.new_zeros(())
     if bool(bare.any()):
         t, table_albedo = model.table_colour(origins[bare], directions[bare], far[bare])  # [B], [B, 3]
         colour[bare], albedo[bare], opacity[bare], depth[bare] = table_albedo, table_albedo, 1.0, t
+        normal[bare] = model.table_up
     hit = hit & ~bare
     if not bool(hit.any()):
-        return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "eikonal": eikonal}
+        return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "normal": normal,
+                "eikonal": eikonal}
     o, d, c = origins[hit], directions[hit], centre[hit]  # [H, 3], [H, 3], [H]
     inv_s = model.log_inv_s.exp().detach() if frozen_geometry else model.log_inv_s.exp()
     half = max(opts.band * cache.cell, opts.band_sharp / float(inv_s.detach()))
@@ -84,8 +87,10 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
     albedo[hit] = (weights.detach()[..., None] * sample_albedo.view(-1, taken, 3)).sum(1)
     opacity[hit] = weights.sum(1)
     depth[hit] = (weights * t).sum(1)
+    normal[hit] = (weights[..., None] * normals.view(-1, taken, 3)).sum(1)
     eikonal = ((gradient.norm(dim=-1) - 1.0) ** 2).mean()
-    return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "eikonal": eikonal}
+    return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "normal": normal,
+            "eikonal": eikonal}
 
 
 def table_alphas(model: NeuSModel, sdf: torch.Tensor, slope: torch.Tensor, points: torch.Tensor, *,

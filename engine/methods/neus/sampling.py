@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -107,11 +108,33 @@ def first_crossing(values: torch.Tensor, t: torch.Tensor, near: torch.Tensor) ->
     return inside.any(1), torch.where(first > 0, t0 + (v0 / (v0 - v1).clamp_min(1e-9)).clamp(0, 1) * (t1 - t0), near)
 
 
-def sample_pixels(split: DatasetSplit, count: int, generator: torch.Generator
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Random pixels across all views: ``(origins [R, 3], directions [R, 3], colours [R, 3], masks [R] or None)``."""
+@dataclass
+class Pixels:
+    """Pixels drawn for one step: their rays and what the views say about them.
+
+    Attributes:
+        origins, directions: ``[R, 3]`` the rays (unit directions), in the split's frame.
+        colours: ``[R, 3]`` the images' colours; masks: ``[R]`` or ``None`` without masks.
+        depths: ``[R]`` the depth maps' distance *along each ray* (0 = none), or ``None``.
+        normals: ``[R, 3]`` the normal maps' world normals (0 = none), or ``None``.
+    """
+
+    origins: torch.Tensor
+    directions: torch.Tensor
+    colours: torch.Tensor
+    masks: torch.Tensor | None
+    depths: torch.Tensor | None
+    normals: torch.Tensor | None
+
+
+def sample_pixels(split: DatasetSplit, count: int, generator: torch.Generator) -> Pixels:
+    """``count`` random pixels across all views (see :class:`Pixels`)."""
     n, h, w = split.images.shape[:3]
     view, py, px = (torch.randint(k, (count,), generator=generator).to(split.images.device) for k in (n, h, w))
     origins, directions = split.cameras.rays(view, px, py)
     mask = None if split.masks is None else split.masks[view, py, px]
-    return origins, directions, split.images[view, py, px], mask
+    depth = None
+    if split.depths is not None:  # along the optical axis -> along the ray
+        depth = split.depths[view, py, px] / (directions * split.cameras.forward[view]).sum(-1)
+    normals = None if split.normals is None else split.normals[view, py, px]
+    return Pixels(origins, directions, split.images[view, py, px], mask, depth, normals)

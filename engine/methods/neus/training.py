@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ...fields import HashGrid
-from ...losses import LossLog, descend, weighted_sum
+from ...losses import LossLog, depth_normal_losses, descend, weighted_sum, without_off_maps
 from ..base import MethodInput
 from .extraction import cached_surface
 from .model import NeuSModel
@@ -22,7 +22,8 @@ STAGE = "optimizing the SDF"
 
 def loss_weights(opts: NeuSOptions) -> dict[str, float]:
     """The weight of each named loss term of a step (see :func:`train`)."""
-    return {"colour": 1.0, "albedo": opts.albedo_weight, "eikonal": opts.eikonal_weight, "mask": opts.mask_weight}
+    return {"colour": 1.0, "albedo": opts.albedo_weight, "eikonal": opts.eikonal_weight, "mask": opts.mask_weight,
+            "depth": opts.depth_weight, "normal": opts.normal_weight}
 
 
 def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator
@@ -37,12 +38,18 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
       explains the images by itself and can be baked into the texture;
     * ``eikonal``: ``(|grad SDF| - 1)^2`` on the samples and on as many uniform points of the box
       (not during a mask-free colours-only warm-up);
-    * ``mask``: BCE of the opacity against the mask (with masks only).
+    * ``mask``: BCE of the opacity against the mask (with masks only);
+    * ``depth`` and ``normal``: L1 of the rendered depth along the ray against the depth map's times
+      the rendered opacity (``|sum w (t - target)|``: it moves the weights towards the target, never
+      the surface away to make up for a missing opacity) and ``1 - cos`` of the rendered normal
+      against the normal map (only with such maps and a weight above 0;
+      :func:`engine.losses.depth_normal_losses`; not during the colours-only warm-up).
 
     Learning rates ramp up over ``lr_warmup`` steps and decay exponentially to ``lr_final_factor``;
     encoding levels switch on coarse to fine; the cached SDF is refreshed every ``update_every``.
     """
-    opts, split, progress = data.options, data.split, data.progress
+    opts, progress = data.options, data.progress
+    split = without_off_maps(data.split, opts.depth_weight, opts.normal_weight)
     lo, hi = cache.lo, cache.hi
     iterations = opts.iterations
     weights = loss_weights(opts)
@@ -67,7 +74,8 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
         decay = opts.lr_final_factor ** (step / iterations) * min(1.0, (step + 1) / opts.lr_warmup)
         for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = base * decay
-        origins, directions, target, mask = sample_pixels(split, opts.rays, generator)
+        pixels = sample_pixels(split, opts.rays, generator)
+        origins, directions, target, mask = pixels.origins, pixels.directions, pixels.colours, pixels.masks
         out = render_rays(model, cache, origins, directions, lo=lo, hi=hi, opts=opts,
                           anneal=min(1.0, step / anneal_steps), training=True, frozen_geometry=frozen)
         if mask is None:
@@ -84,6 +92,9 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
             losses["eikonal"] = out["eikonal"] + ((free_gradient.norm(dim=-1) - 1.0) ** 2).mean()
         if mask is not None:
             losses["mask"] = F.binary_cross_entropy(out["opacity"].clamp(1e-4, 1 - 1e-4), mask)
+        if not frozen:  # the rendered depth is premultiplied: so is its target (an opacity short of 1 moves no surface)
+            target_depth = None if pixels.depths is None else pixels.depths * out["opacity"]
+            losses.update(depth_normal_losses(out["depth"], target_depth, out["normal"], pixels.normals))
         log.add(step, losses)
         descend(weighted_sum(losses, weights), optimizer)  # Adam leaves the parameters without a gradient as they are
         rays_seen += len(origins)
