@@ -85,7 +85,7 @@ def read_hdr(path: str | Path) -> np.ndarray:
     return (rgbe[..., :3] * scale[..., None]).astype(np.float32)
 
 
-def add_sun(image: np.ndarray, direction: np.ndarray, irradiance: np.ndarray, angle_deg: float,
+def add_sun(image: np.ndarray, direction: np.ndarray, irradiance: np.ndarray, angle_deg: float, *,
             samples: int = 4096, seed: int = 0) -> np.ndarray:
     """``image`` (an equirectangular ``[H, W, 3]`` radiance map, row 0 at the top) plus a sun: a
     uniform disc of angular diameter ``angle_deg`` around the unit ``direction`` (towards the sun)

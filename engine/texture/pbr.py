@@ -18,16 +18,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from ..methods.base import LearnedLight, Material
 from .bake import fill_texture
 from .environment import add_sun, environment_image
 from .surface_maps import DenseSurface, bake_normal_map, bake_occlusion, sample_surface
 from .textured_mesh import TexturedMesh
 from .unwrap import decimate, unwrap
+
+if TYPE_CHECKING:
+    from ..methods.base import LearnedLight, Material
 
 OCCLUSION_SCALE = 4
 # Side of the equirectangular environment image in pixels (width; the height is half).
