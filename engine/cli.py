@@ -105,7 +105,7 @@ def command_reconstruct(args: argparse.Namespace) -> int:
 def command_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_mesh_file  # noqa: PLC0415
 
-    metrics = evaluate_mesh_file(args.mesh, args.dataset, samples=args.samples)
+    metrics = evaluate_mesh_file(args.mesh, args.dataset, samples=args.samples, relight=not args.no_relight)
     if args.json:
         print(json.dumps(metrics))
     else:
@@ -190,10 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_arguments(rec)
     rec.set_defaults(run=command_reconstruct)
 
-    ev = commands.add_parser("evaluate", help="Chamfer, normal consistency, F-score and test PSNR of a mesh")
+    ev = commands.add_parser("evaluate", help="Chamfer, NC, F-score, test, albedo and relit PSNR of a mesh")
     ev.add_argument("mesh", help="OBJ or GLB as written by reconstruct (textured for PSNR)")
     ev.add_argument("--dataset", required=True, help="dataset folder with gt_mesh.ply and/or test views")
     ev.add_argument("--samples", type=int, default=200_000, help="surface samples per mesh")
+    ev.add_argument("--no-relight", action="store_true",
+                    help="skip the relit PSNR (a Cycles render through bpy, on datasets with relit_light.json)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(run=command_evaluate)
 

@@ -20,10 +20,9 @@ import torch
 import trimesh
 
 from .data.dataset import DatasetSplit
-from .data.transforms import find_transforms, load_split
 from .devices import resolve_device
-from .evaluate import geometry_metrics, render_psnr
-from .export import write_glb, write_obj
+from .evaluate import geometry_metrics, render_psnr, view_metrics
+from .export import file_kind, write_glb, write_obj
 from .inputs import dataset_folder, prepare_inputs
 from .methods import MethodInput, get_method, resolve_options
 from .output import OutputDir
@@ -31,6 +30,8 @@ from .progress import Progress
 from .protocol import ReconstructJob, safe_name
 from .roi import Normalization
 from .texture import TexturedMesh, bake_from_field, texture_mesh
+from .texture.environment import write_hdr
+from .texture.pbr import environment_hdr, pbr_mesh
 from .timings import Timings
 
 
@@ -63,12 +64,20 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         result = method.run(MethodInput(normalization.split_to_unit(split), normalization, options, progress, device,
                                         hints=None if hints is None else hints.to_unit(normalization)))
         vertices = normalization.to_world(torch.from_numpy(result.vertices)).numpy()
+    environment = None
     with timings("texture"):
-        mesh = texture_mesh(vertices, result.faces, split, target_faces=options.faces,
-                            texture_size=options.texture_size, on_step=progress.stage("texturing"))
         texture_scores = None
-        if result.albedo is not None:
-            mesh, texture_scores = best_texture(mesh, result.albedo, normalization, split)
+        if result.material is not None:
+            mesh = pbr_mesh(vertices, result.faces, result.material,
+                            lambda points: normalization.to_unit(torch.from_numpy(points)).numpy(),
+                            target_faces=options.faces, texture_size=options.texture_size,
+                            on_step=progress.stage("baking the material"))
+            environment = environment_hdr(result.material.light)
+        else:
+            mesh = texture_mesh(vertices, result.faces, split, target_faces=options.faces,
+                                texture_size=options.texture_size, on_step=progress.stage("texturing"))
+            if result.albedo is not None:
+                mesh, texture_scores = best_texture(mesh, result.albedo, normalization, split)
 
     report: dict[str, Any] = {
         "method": method.name, "preset": job.preset, "options": asdict(options), "device": str(device),
@@ -79,6 +88,8 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         "texture": {"size": list(mesh.texture.shape[:2]), "source": mesh.source,
                     "psnr_on_training_views": texture_scores},
         "method_stats": result.stats,
+        "material": {"model": "baked" if result.material is None else "pbr",
+                     **({} if result.material is None else {"light": result.material.light.description})},
     }
     if result.losses:
         report["losses"] = result.losses
@@ -89,6 +100,8 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
     with output as folder:
         progress.update("writing files", 0, 1)
         written = [*write_obj(mesh, folder, name), write_glb(mesh, folder / f"{name}.glb")]
+        if environment is not None:
+            written.append(write_hdr(folder / f"{name}_environment.hdr", environment))
         if inputs.cameras is not None:
             inputs.cameras.copy_into(folder)
         report["timings"] = {**timings.seconds, "total": round(time.perf_counter() - started, 3)}
@@ -96,7 +109,7 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         progress.check()
         final = output.commit()
         progress.update("writing files", 1, 1)
-    files = {path.suffix.lstrip("."): str(final / path.name) for path in written}
+    files = {file_kind(path, name): str(final / path.name) for path in written}
     files["report"] = str(final / "report.json")
     return {"files": files, "report": report}
 
@@ -129,8 +142,6 @@ def evaluate_against_ground_truth(mesh: TexturedMesh, job: ReconstructJob, progr
         gt = trimesh.load(folder / "gt_mesh.ply", force="mesh")
         metrics.update(geometry_metrics(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False), gt))
     progress.update("evaluating", 1, 2)
-    if find_transforms(dataset, "test") is not None:
-        test = load_split(dataset, "test", scale=job.image_scale)
-        metrics.update(render_psnr(mesh, test))
+    metrics.update(view_metrics(mesh, dataset, job.image_scale))
     progress.update("evaluating", 2, 2)
     return metrics
