@@ -1,6 +1,7 @@
 """``python -m engine``: the command line.
 
 Commands: ``reconstruct`` (posed images, or a folder of plain photos -> textured mesh folder),
+``texture`` (a mesh the user has, textured from posed images),
 ``poses`` (photos -> cameras by structure-from-motion), ``evaluate`` (score a mesh
 against a dataset's ground truth), ``demo`` (generate a small dataset and reconstruct it),
 ``worker`` (the add-on's JSON-lines process), ``methods`` and ``check`` (what this install offers).
@@ -16,7 +17,7 @@ from typing import Any
 
 from . import protocol
 from .errors import InputError
-from .protocol import DEFAULT_METHOD, DEFAULT_PRESET, EXIT_BAD_INPUT, PRESETS, Event, ReconstructJob
+from .protocol import DEFAULT_METHOD, DEFAULT_PRESET, EXIT_BAD_INPUT, PRESETS, Event, ReconstructJob, TextureJob
 
 # No rate: steps differ in cost, so "it/s" would mislead; the remaining time comes from the engine.
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n}/{total} [{elapsed}<{remaining}]"
@@ -69,19 +70,33 @@ def print_result(event: Event) -> None:
     print(f"Wrote {report['mesh']['faces']} faces, texture {report['texture']['size'][0]}px "
           f"({report['texture']['source']}) in {report['timings']['total']:.1f} s:")
     for kind, path in event["files"].items():
-        print(f"  {kind:7s} {path}")
+        print(f"  {kind:11s} {path}")
     for key, value in report.get("metrics", {}).items():
         print(f"  {key:22s} {value:.4f}")
 
 
 def command_reconstruct(args: argparse.Namespace) -> int:
-    from .jobs import run_job  # noqa: PLC0415 (keeps `methods`/`check` fast)
-
     job = ReconstructJob(
         dataset=args.dataset, out=args.out, method=args.method, preset=args.preset, device=args.device,
         options=parse_options(args.option), name=args.name, force=args.force, evaluate=args.evaluate,
         image_scale=args.image_scale, max_views=args.max_views,
     )
+    return run_and_print(job, args)
+
+
+def command_texture(args: argparse.Namespace) -> int:
+    job = TextureJob(
+        dataset=args.dataset, out=args.out, mesh=args.mesh, method=args.method, preset=args.preset,
+        device=args.device, options=parse_options(args.option), name=args.name, force=args.force,
+        evaluate=args.evaluate, image_scale=args.image_scale, max_views=args.max_views,
+    )
+    return run_and_print(job, args)
+
+
+def run_and_print(job: ReconstructJob, args: argparse.Namespace) -> int:
+    """Run ``job`` with progress bars on stderr; print the result (or its JSON with ``--json``)."""
+    from .jobs import run_job  # noqa: PLC0415 (keeps `methods`/`check` fast)
+
     terminal = TerminalProgress()
     final: dict[str, Event] = {}
 
@@ -189,6 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--evaluate", action="store_true", help="score against gt_mesh.ply and test views")
     add_job_arguments(rec)
     rec.set_defaults(run=command_reconstruct)
+
+    tex = commands.add_parser("texture", help="texture a mesh you have from posed images (baked or PBR)")
+    tex.add_argument("mesh", help="OBJ, GLB/glTF or PLY in the dataset's frame; its own UVs are kept when it has them")
+    tex.add_argument("dataset", help="folder with transforms_train.json or transforms.json, or a folder of photos")
+    tex.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
+    tex.add_argument("--name", default=None, help="base name of the output files (default: the mesh's name)")
+    tex.add_argument("--force", action="store_true", help="replace an existing output folder")
+    tex.add_argument("--evaluate", action="store_true", help="score against gt_mesh.ply and test views")
+    add_job_arguments(tex)
+    tex.set_defaults(run=command_texture)
 
     ev = commands.add_parser("evaluate", help="Chamfer, NC, F-score, test, albedo and relit PSNR of a mesh")
     ev.add_argument("mesh", help="OBJ or GLB as written by reconstruct (textured for PSNR)")

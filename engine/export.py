@@ -136,6 +136,12 @@ def read_textured(path: str | Path) -> TexturedMesh:
     Returns:
         The mesh in the dataset's world frame.
     """
+    return read_mesh(path)[0]
+
+
+def read_mesh(path: str | Path) -> tuple[TexturedMesh, bool]:
+    """:func:`read_textured` for any mesh file trimesh reads (OBJ, GLB/glTF, PLY, ...), and whether
+    the file had UVs."""
     path = Path(path)
     loaded = trimesh.load(path, process=False)
     transform = np.eye(4)
@@ -156,10 +162,11 @@ def read_textured(path: str | Path) -> TexturedMesh:
         image = getattr(material, "image", None)  # SimpleMaterial (OBJ)
     texture = np.full((1, 1, 3), 128, np.uint8) if image is None else np.array(image.convert("RGB"))
     orm, normal_map = (getattr(material, key, None) for key in ("metallicRoughnessTexture", "normalTexture"))
-    return TexturedMesh(
+    mesh = TexturedMesh(
         vertices=vertices, faces=np.asarray(loaded.faces, dtype=np.int32),
         uvs=np.zeros((len(vertices), 2), np.float32) if uvs is None else np.asarray(uvs, dtype=np.float32),
         normals=normals, texture=texture, source=f"read from {path.name}",
         orm=None if orm is None else np.array(orm.convert("RGB")),
         normal_map=None if normal_map is None else np.array(normal_map.convert("RGB")),
     )
+    return mesh, uvs is not None

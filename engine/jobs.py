@@ -1,4 +1,4 @@
-"""Run a reconstruction job so that SIGINT/SIGTERM stop it within a second, leaving nothing behind.
+"""Run a job (reconstruct, or texture a mesh) so that SIGINT/SIGTERM stop it within a second, leaving nothing behind.
 
 The job runs in a background thread; the main thread waits on it and handles the signals (Python
 runs signal handlers only in the main thread, and only between bytecodes, so a main thread busy
@@ -24,7 +24,8 @@ from .errors import Cancelled, InputError
 from .output import OutputDir
 from .pipeline import reconstruct
 from .progress import Progress
-from .protocol import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Event, ReconstructJob
+from .protocol import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Event, ReconstructJob, TextureJob
+from .texturing import texture_existing
 
 CANCEL_GRACE_SECONDS = 0.5
 
@@ -59,7 +60,8 @@ def run_job(job: ReconstructJob, emit: Callable[[Event], None]) -> int:
 
     def work() -> None:
         try:
-            outcome["result"] = reconstruct(job, progress, output)
+            run = texture_existing if isinstance(job, TextureJob) else reconstruct
+            outcome["result"] = run(job, progress, output)
         except BaseException as error:  # reported to the user by the main thread
             outcome["error"] = error
 

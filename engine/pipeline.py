@@ -23,8 +23,8 @@ from .data.dataset import DatasetSplit
 from .devices import resolve_device
 from .evaluate import geometry_metrics, render_psnr, view_metrics
 from .export import file_kind, write_glb, write_obj
-from .inputs import dataset_folder, prepare_inputs
-from .methods import MethodInput, get_method, resolve_options
+from .inputs import Inputs, dataset_folder, prepare_inputs
+from .methods import Method, MethodInput, MethodOutput, get_method, resolve_options
 from .output import OutputDir
 from .progress import Progress
 from .protocol import ReconstructJob, safe_name
@@ -59,17 +59,14 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
     progress.log(f"{method.title} ({job.preset}) on {device}, output {output.path}")
 
     inputs = prepare_inputs(job, method.needs_masks, device, progress, timings)
-    split, normalization, hints = inputs.split, inputs.normalization, inputs.hints
+    split, normalization = inputs.split, inputs.normalization
     with timings("reconstruct"):
-        result = method.run(MethodInput(normalization.split_to_unit(split), normalization, options, progress, device,
-                                        hints=None if hints is None else hints.to_unit(normalization)))
-        vertices = normalization.to_world(torch.from_numpy(result.vertices)).numpy()
+        result, vertices = run_method(method, options, inputs, device, progress)
     environment = None
     with timings("texture"):
         texture_scores = None
         if result.material is not None:
-            mesh = pbr_mesh(vertices, result.faces, result.material,
-                            lambda points: normalization.to_unit(torch.from_numpy(points)).numpy(),
+            mesh = pbr_mesh(vertices, result.faces, result.material, unit_points(normalization),
                             target_faces=options.faces, texture_size=options.texture_size,
                             on_step=progress.stage("baking the material"))
             environment = environment_hdr(result.material.light)
@@ -79,24 +76,55 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
             if result.albedo is not None:
                 mesh, texture_scores = best_texture(mesh, result.albedo, normalization, split)
 
-    report: dict[str, Any] = {
-        "method": method.name, "preset": job.preset, "options": asdict(options), "device": str(device),
-        "views": len(split), "image_size": [split.cameras.width, split.cameras.height],
-        "region_of_interest": asdict(normalization),
-        "mesh": {"vertices": int(mesh.vertices.shape[0]), "faces": int(mesh.faces.shape[0]),
-                 "frame": "dataset world frame (the frame of transforms.json)"},
-        "texture": {"size": list(mesh.texture.shape[:2]), "source": mesh.source,
-                    "psnr_on_training_views": texture_scores},
-        "method_stats": result.stats,
-        "material": {"model": "baked" if result.material is None else "pbr",
-                     **({} if result.material is None else {"light": result.material.light.description})},
-    }
-    if result.losses:
-        report["losses"] = result.losses
+    report = asset_report(job, method, options, device, inputs, mesh=mesh, result=result)
+    report["texture"]["psnr_on_training_views"] = texture_scores
     if job.evaluate:
         with timings("evaluate"):
             report["metrics"] = evaluate_against_ground_truth(mesh, job, progress)
+    return write_result(output, name, mesh, report, environment=environment, inputs=inputs, timings=timings,
+                        started=started, progress=progress)
 
+
+def run_method(method: Method, options: Any, inputs: Inputs, device: torch.device,
+               progress: Progress) -> tuple[MethodOutput, np.ndarray]:
+    """Run ``method`` on the prepared inputs; returns its output and its mesh's vertices in the world frame."""
+    normalization, hints = inputs.normalization, inputs.hints
+    result = method.run(MethodInput(normalization.split_to_unit(inputs.split), normalization, options, progress,
+                                    device, hints=None if hints is None else hints.to_unit(normalization)))
+    return result, normalization.to_world(torch.from_numpy(result.vertices)).numpy()
+
+
+def unit_points(normalization: Normalization) -> Callable[[np.ndarray], np.ndarray]:
+    """World points ``[P, 3]`` -> unit-volume points ``[P, 3]`` (numpy), for the methods' fields."""
+    return lambda points: normalization.to_unit(torch.from_numpy(np.asarray(points, dtype=np.float32))).numpy()
+
+
+def asset_report(job: ReconstructJob, method: Method, options: Any, device: torch.device, inputs: Inputs, *,
+                 mesh: TexturedMesh, result: MethodOutput | None) -> dict[str, Any]:
+    """What ``report.json`` says about the settings, the views, the mesh, its texture and material."""
+    split = inputs.split
+    material = None if result is None else result.material
+    report: dict[str, Any] = {
+        "method": method.name, "preset": job.preset, "options": asdict(options), "device": str(device),
+        "views": len(split), "image_size": [split.cameras.width, split.cameras.height],
+        "region_of_interest": asdict(inputs.normalization),
+        "mesh": {"vertices": int(mesh.vertices.shape[0]), "faces": int(mesh.faces.shape[0]),
+                 "frame": "dataset world frame (the frame of transforms.json)"},
+        "texture": {"size": list(mesh.texture.shape[:2]), "source": mesh.source},
+        "material": {"model": "baked"} if material is None else {"model": "pbr", "light": material.light.description},
+    }
+    if result is not None:
+        report["method_stats"] = result.stats
+        if result.losses:
+            report["losses"] = result.losses
+    return report
+
+
+def write_result(output: OutputDir, name: str, mesh: TexturedMesh, report: dict[str, Any], *,
+                 environment: np.ndarray | None, inputs: Inputs, timings: Timings, started: float,
+                 progress: Progress) -> dict[str, Any]:
+    """Write the asset (OBJ + MTL + maps, GLB, the environment HDR if any, the cameras SfM found) and
+    ``report.json`` into ``output`` and commit it; returns the worker protocol's ``result`` payload."""
     with output as folder:
         progress.update("writing files", 0, 1)
         written = [*write_obj(mesh, folder, name), write_glb(mesh, folder / f"{name}.glb")]
@@ -121,8 +149,10 @@ def best_texture(mesh: TexturedMesh, albedo: Callable[[np.ndarray], np.ndarray],
 
     Returns the chosen mesh and the score of each candidate (dB, keyed by texture source).
     """
+    to_unit = unit_points(normalization)
+
     def world_albedo(points: np.ndarray) -> np.ndarray:
-        return albedo((points - np.asarray(normalization.center)) / normalization.radius)
+        return albedo(to_unit(points))
 
     baked = bake_from_field(mesh.vertices, mesh.faces, mesh.uvs, colour=world_albedo,
                             texture_size=mesh.texture.shape[0])
