@@ -205,6 +205,12 @@ class MeshliftSettings(bpy.types.PropertyGroup):
         name="Collection", description="Collection that receives the result (created under the scene collection)",
         default="Meshlift",
     )
+    light_as_world: bpy.props.BoolProperty(
+        name="Estimated Light as World",
+        description="With a PBR material (engine option material=pbr), make the light the engine estimated "
+        "(an HDR of the environment and the sun) the scene's world, so the result is lit as in the photos",
+        default=False,
+    )
     options: bpy.props.CollectionProperty(type=MeshliftOption, name="Engine Options")
 
 

@@ -22,7 +22,7 @@ import bpy
 from .. import preferences, properties
 from ..bridge.errors import UserError
 from ..bridge.worker_process import Outcome, Progress, WorkerProcess, format_seconds
-from ..engine.protocol import ReconstructJob, safe_name
+from ..engine.protocol import TEXTURE_COMMAND, ReconstructJob, safe_name
 from . import dataset, result
 
 
@@ -58,6 +58,7 @@ class JobSettings:
     options: dict[str, Any]
     collection: str
     python: str
+    light_as_world: bool = False
 
 
 @dataclass
@@ -73,6 +74,10 @@ class SceneJob:
     object_name: str | None = None
     # Called as after_build(scene, result_files) once the mesh is in the scene (e.g. to add cameras).
     after_build: Any = None
+    # Called as build(scene, result_files) -> the object that holds the result; default: a new object.
+    build: Any = None
+    # What the status says was done to the object.
+    action: str = "Added"
 
     @property
     def running(self) -> bool:
@@ -105,10 +110,16 @@ class SceneJob:
         if scene is None:
             raise RuntimeError(f"the scene '{self.scene_name}' no longer exists")
         assert outcome.result is not None
-        obj = result.build_result(scene, outcome.result["files"]["obj"], self.name, self.settings.collection)
+        files = outcome.result["files"]
+        if self.build is not None:
+            obj = self.build(scene, files)
+        else:
+            obj = result.build_result(scene, files["obj"], self.name, self.settings.collection)
         self.object_name = obj.name
+        if self.settings.light_as_world and "environment" in files:
+            result.set_world(scene, files["environment"], self.name)
         if self.after_build is not None:
-            self.after_build(scene, outcome.result["files"])
+            self.after_build(scene, files)
         return outcome
 
     def cancel(self) -> None:
@@ -124,7 +135,7 @@ class SceneJob:
         if Runtime.active is self:
             Runtime.active = None
         if outcome.status == "done":
-            set_status("done", f"Added '{self.object_name}'", summary_lines(self, outcome))
+            set_status("done", f"{self.action} '{self.object_name}'", summary_lines(self, outcome))
         elif outcome.status == "cancelled":
             set_status("cancelled", outcome.message)
         else:
@@ -192,7 +203,7 @@ def job_settings(context: bpy.types.Context, extra_options: dict[str, Any] | Non
     unknown = sorted(set(options) - known_options)
     if unknown:  # before rendering anything
         raise UserError(f"Unknown option '{unknown[0]}' for {method}. Available: {', '.join(sorted(known_options))}")
-    return JobSettings(method, preset, device, options, settings.collection, python)
+    return JobSettings(method, preset, device, options, settings.collection, python, settings.light_as_world)
 
 
 def stamp() -> str:
@@ -206,13 +217,14 @@ def check_idle() -> None:
 
 
 def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: JobSettings,
-           temporary: list[Path], *, job_fields: dict[str, Any] | None = None) -> SceneJob:
+           temporary: list[Path], *, job_fields: dict[str, Any] | None = None,
+           job_type: type[ReconstructJob] = ReconstructJob) -> SceneJob:
     cache = preferences.cache_root(context)
     run_id = f"{name}-{stamp()}"
     out = cache / "results" / run_id
     job_file = cache / "jobs" / f"{run_id}.json"
-    job = ReconstructJob(dataset=str(dataset_path), out=str(out), method=settings.method, preset=settings.preset,
-                         device=settings.device, options=settings.options, name=name, **(job_fields or {}))
+    job = job_type(dataset=str(dataset_path), out=str(out), method=settings.method, preset=settings.preset,
+                   device=settings.device, options=settings.options, name=name, **(job_fields or {}))
     worker = WorkerProcess(settings.python, job.to_dict(), job_file)
     try:
         worker.start()
@@ -222,7 +234,7 @@ def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: 
         raise
     scene_job = SceneJob(name, context.scene.name, settings, worker, [*temporary, job_file, out])
     Runtime.active = scene_job
-    set_status("running", f"Reconstructing '{name}'")
+    set_status("running", f"{'Texturing' if job_type.command == TEXTURE_COMMAND else 'Reconstructing'} '{name}'")
     return scene_job
 
 
@@ -231,17 +243,28 @@ def start_from_cameras(context: bpy.types.Context, camera_names: list[str] | Non
     """Render (or collect) the cameras into a dataset in the cache, then start the worker."""
     check_idle()
     scene = context.scene
-    cameras = dataset.cameras_by_name(scene, camera_names) if camera_names else dataset.selected_cameras(context)
+    cameras = scene_cameras(context, camera_names)
     dataset.check_sources(scene, context.view_layer, cameras)
     settings = job_settings(context, extra_options)
     name = source_name_for_cameras(scene, cameras)
+    folder = export_to_cache(context, cameras, name, log)
+    return launch(context, name, folder, settings, [folder])
+
+
+def scene_cameras(context: bpy.types.Context, camera_names: list[str] | None) -> list[bpy.types.Object]:
+    """The named cameras, else the selected ones."""
+    return dataset.cameras_by_name(context.scene, camera_names) if camera_names else dataset.selected_cameras(context)
+
+
+def export_to_cache(context: bpy.types.Context, cameras: list[bpy.types.Object], name: str, log: Any = None) -> Path:
+    """The cameras exported as a dataset into a new folder of the cache (removed again on failure)."""
     folder = preferences.cache_root(context) / "datasets" / f"{name}-{stamp()}"
     try:
         export_with_progress(context, cameras, folder, log)
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return launch(context, name, folder, settings, [folder])
+    return folder
 
 
 def start_from_folder(context: bpy.types.Context, folder: str, extra_options: dict[str, Any] | None = None) -> SceneJob:

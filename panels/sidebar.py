@@ -54,6 +54,7 @@ class MESHLIFT_PT_main(SidebarPanel, bpy.types.Panel):
         column.prop(settings, "device")
         column.prop(settings, "texture_size")
         column.prop(settings, "collection", icon="OUTLINER_COLLECTION")
+        column.prop(settings, "light_as_world")
         if not properties.methods() and interpreter.CATALOG.error:
             box = layout.box()
             wrapped(box, interpreter.CATALOG.error, width, icon="ERROR")
@@ -75,6 +76,7 @@ class MESHLIFT_PT_main(SidebarPanel, bpy.types.Panel):
             layout.operator("meshlift.reconstruct_photos", icon="IMAGE_DATA")  # photos without poses: SfM first
         else:
             row.operator("meshlift.reconstruct_cameras", text="Reconstruct", icon="MESH_MONKEY")
+            layout.operator("meshlift.texture_selected", icon="TEXTURE")
             layout.operator("meshlift.export_cameras", icon="EXPORT")
 
         status = scene_job.STATUS
