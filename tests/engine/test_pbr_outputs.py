@@ -117,7 +117,7 @@ def test_pbr_maps_hold_the_material(pbr_asset):
 
 
 def test_glb_has_the_three_textures_and_a_valid_material(pbr_asset):
-    mesh, folder, _, glb = pbr_asset
+    mesh, _, _, glb = pbr_asset
     data = glb.read_bytes()
     length = struct.unpack_from("<I", data, 12)[0]
     gltf = json.loads(data[20:20 + length])
@@ -150,7 +150,8 @@ def test_equirectangular_mapping_and_hdr_file(tmp_path):
     directions = equirect_directions(64, 32)
     assert np.allclose(np.linalg.norm(directions, axis=-1), 1, atol=1e-6)
     # Blender's mapping: the image centre faces +X, a quarter from the left +Y, the top row +Z
-    assert np.allclose(directions[16, 32], [1, 0, 0], atol=0.06) and np.allclose(directions[16, 16], [0, 1, 0], atol=0.06)
+    assert np.allclose(directions[16, 32], [1, 0, 0], atol=0.06)
+    assert np.allclose(directions[16, 16], [0, 1, 0], atol=0.06)
     assert directions[0, :, 2].min() > 0.99
     uv = direction_to_equirect(directions)
     assert np.allclose(uv[..., 0], (np.arange(64) + 0.5) / 64, atol=1e-6)
