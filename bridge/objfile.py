@@ -94,7 +94,8 @@ def read_obj(path: str | Path) -> ObjMesh:
                         corners_v.append(_index(parts[0], len(positions), path, number))
                         has_uv = len(parts) > 1 and parts[1] != ""
                         corners_t.append(_index(parts[1], len(uvs), path, number) if has_uv else -1)
-                        has_normal = len(parts) > 2 and parts[2] != ""
+                        # (normal indices in a file without vn lines are ignored)
+                        has_normal = len(parts) > 2 and parts[2] != "" and bool(normals)
                         corners_n.append(_index(parts[2], len(normals), path, number) if has_normal else -1)
                 except ValueError as error:
                     if isinstance(error, ObjError):
