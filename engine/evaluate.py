@@ -15,6 +15,7 @@ Definitions (``/work/shared/datasets/README.md``): both surfaces are sampled uni
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
+from .cameras import Cameras
 from .data.dataset import DatasetSplit
 from .data.transforms import find_transforms, load_split
 from .export import read_textured
@@ -76,17 +78,20 @@ def render_psnr(mesh: TexturedMesh, split: DatasetSplit, chunk: int = 8) -> dict
     Returns:
         ``{"psnr": mean over views of the per-view PSNR}``.
     """
+    return {"psnr": views_psnr(lambda cameras: render_textured(mesh, cameras, chunk=chunk), split, chunk)}
+
+
+def views_psnr(render: Callable[[Cameras], torch.Tensor], split: DatasetSplit, chunk: int = 8) -> float:
+    """Mean over ``split``'s views of the PSNR (dB) of ``render(cameras)`` (``[n, H, W, 3]`` sRGB over
+    white) against the images over white, ``chunk`` views at a time."""
     psnrs = []
     for start in range(0, len(split), chunk):
         stop = min(start + chunk, len(split))
-        rendered = render_textured(mesh, split.cameras[start:stop], chunk=chunk)  # [n, H, W, 3] over white
-        target = split.images[start:stop]  # [n, H, W, 3]
-        if split.masks is not None:
-            alpha = split.masks[start:stop, ..., None]
-            target = target * alpha + (1.0 - alpha)
+        rendered = render(split.cameras[start:stop])  # [n, H, W, 3] over white
+        target = split[start:stop].composited(1.0)  # [n, H, W, 3]
         mse = ((rendered - target.to(rendered)) ** 2).flatten(1).mean(1).clamp_min(1e-10)  # [n]
         psnrs.append(-10.0 * torch.log10(mse))
-    return {"psnr": float(torch.cat(psnrs).mean())}
+    return float(torch.cat(psnrs).mean())
 
 
 def evaluate_mesh_file(

@@ -30,6 +30,7 @@ from .output import OutputDir
 from .progress import Progress
 from .protocol import ReconstructJob, safe_name
 from .roi import Normalization
+from .shading.evaluation import material_metrics
 from .texture import TexturedMesh, bake_from_field, texture_mesh
 from .timings import Timings
 
@@ -67,7 +68,10 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         mesh = texture_mesh(vertices, result.faces, split, target_faces=options.faces,
                             texture_size=options.texture_size, on_step=progress.stage("texturing"))
         texture_scores = None
-        if result.albedo is not None:
+        if result.material is not None:  # the photos hold the capture's light: the texture is the base colour
+            mesh = replace(mesh, texture=bake_field(mesh, result.material.base_colour, normalization),
+                           source="learned base colour (pbr)")
+        elif result.albedo is not None:
             mesh, texture_scores = best_texture(mesh, result.albedo, normalization, split)
 
     report: dict[str, Any] = {
@@ -79,12 +83,15 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         "texture": {"size": list(mesh.texture.shape[:2]), "source": mesh.source,
                     "psnr_on_training_views": texture_scores},
         "method_stats": result.stats,
+        "material": {"model": "pbr", "light": result.material.light.description} if result.material
+        else {"model": "baked"},
     }
     if result.losses:
         report["losses"] = result.losses
     if job.evaluate:
         with timings("evaluate"):
             report["metrics"] = evaluate_against_ground_truth(mesh, job, progress)
+            report["metrics"].update(material_metrics(mesh, result.material, normalization, job))
 
     with output as folder:
         progress.update("writing files", 0, 1)
@@ -108,15 +115,19 @@ def best_texture(mesh: TexturedMesh, albedo: Callable[[np.ndarray], np.ndarray],
 
     Returns the chosen mesh and the score of each candidate (dB, keyed by texture source).
     """
-    def world_albedo(points: np.ndarray) -> np.ndarray:
-        return albedo((points - np.asarray(normalization.center)) / normalization.radius)
-
-    baked = bake_from_field(mesh.vertices, mesh.faces, mesh.uvs, colour=world_albedo,
-                            texture_size=mesh.texture.shape[0])
-    candidates = [mesh, replace(mesh, texture=baked, source="baked albedo field")]
+    candidates = [mesh, replace(mesh, texture=bake_field(mesh, albedo, normalization), source="baked albedo field")]
     check = split[torch.linspace(0, len(split) - 1, min(views, len(split))).round().long().tolist()]
     scores = {c.source: round(render_psnr(c, check)["psnr"], 3) for c in candidates}
     return max(candidates, key=lambda c: scores[c.source]), scores
+
+
+def bake_field(mesh: TexturedMesh, colour: Callable[[np.ndarray], np.ndarray], normalization: Normalization
+               ) -> np.ndarray:
+    """``mesh``'s texture with ``colour`` (a function of unit-volume points, sRGB in [0, 1]) baked into its atlas."""
+    def world_colour(points: np.ndarray) -> np.ndarray:
+        return colour((points - np.asarray(normalization.center)) / normalization.radius)
+
+    return bake_from_field(mesh.vertices, mesh.faces, mesh.uvs, colour=world_colour, texture_size=mesh.texture.shape[0])
 
 
 def evaluate_against_ground_truth(mesh: TexturedMesh, job: ReconstructJob, progress: Progress) -> dict[str, float]:
