@@ -92,10 +92,6 @@ class DMTetOptions(PBROptions):
     adam_eps: float = option(1e-4, "Adam's eps for the SDF and offsets: damps the tiny, noisy image gradients of "
                              "uniform surfaces.", min=0.0)
     mask_weight: float = option(5.0, "Weight of the L2 between the antialiased coverage and the mask.", min=0.0)
-    albedo_smooth_weight: float = option(0.03, "Weight of the albedo smoothness (L1 to the albedo a little away).",
-                                         min=0.0)
-    albedo_smooth_radius: float = option(0.01, "Standard deviation of the jitter of the albedo smoothness.",
-                                         unit="unit-volume units", min=0.0)
     sdf_smooth_weight: float = option(0.1, "Weight of the squared Laplacian of the node SDF (in cells).", min=0.0)
     sdf_sign_start: float = option(0.2, "Weight of DMTet's SDF sign regularizer at the first step.", min=0.0)
     sdf_sign_end: float = option(0.01, "Weight of the sign regularizer once it has decayed.", min=0.0)
