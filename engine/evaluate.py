@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ import trimesh
 from PIL import Image
 from scipy.spatial import cKDTree
 
+from .cameras import Cameras
 from .data.dataset import DatasetSplit
 from .data.transforms import find_transforms, load_split
 from .errors import InputError
@@ -92,12 +94,17 @@ def render_psnr(mesh: TexturedMesh, split: DatasetSplit, chunk: int = 8) -> dict
     Returns:
         ``{"psnr": mean over views of the per-view PSNR}``.
     """
+    return {"psnr": views_psnr(lambda cameras: render_textured(mesh, cameras, chunk=chunk), split, chunk)}
+
+
+def views_psnr(render: Callable[[Cameras], torch.Tensor], split: DatasetSplit, chunk: int = 8) -> float:
+    """Mean over ``split``'s views of the PSNR (dB) of ``render(cameras)`` (``[n, H, W, 3]`` sRGB over
+    white) against the images over white, ``chunk`` views at a time."""
     psnrs = []
     for start in range(0, len(split), chunk):
         stop = min(start + chunk, len(split))
-        rendered = render_textured(mesh, split.cameras[start:stop], chunk=chunk)  # [n, H, W, 3] over white
-        psnrs.append(view_psnrs(rendered, split[list(range(start, stop))]))
-    return {"psnr": float(torch.cat(psnrs).mean())}
+        psnrs.append(view_psnrs(render(split.cameras[start:stop]), split[start:stop]))  # over white
+    return float(torch.cat(psnrs).mean())
 
 
 def view_psnrs(rendered: torch.Tensor, split: DatasetSplit) -> torch.Tensor:

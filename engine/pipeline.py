@@ -29,6 +29,7 @@ from .output import OutputDir
 from .progress import Progress
 from .protocol import ReconstructJob, safe_name
 from .roi import Normalization
+from .shading.evaluation import material_metrics
 from .texture import TexturedMesh, bake_from_field, texture_mesh
 from .texture.environment import write_hdr
 from .texture.pbr import environment_hdr, pbr_mesh
@@ -81,6 +82,7 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
     if job.evaluate:
         with timings("evaluate"):
             report["metrics"] = evaluate_against_ground_truth(mesh, job, progress)
+            report["metrics"].update(material_metrics(mesh, result.material, normalization, job))
     return write_result(output, name, mesh, report, environment=environment, inputs=inputs, timings=timings,
                         started=started, progress=progress)
 
@@ -149,17 +151,21 @@ def best_texture(mesh: TexturedMesh, albedo: Callable[[np.ndarray], np.ndarray],
 
     Returns the chosen mesh and the score of each candidate (dB, keyed by texture source).
     """
-    to_unit = unit_points(normalization)
-
-    def world_albedo(points: np.ndarray) -> np.ndarray:
-        return albedo(to_unit(points))
-
-    baked = bake_from_field(mesh.vertices, mesh.faces, mesh.uvs, colour=world_albedo,
-                            texture_size=mesh.texture.shape[0])
-    candidates = [mesh, replace(mesh, texture=baked, source="baked albedo field")]
+    candidates = [mesh, replace(mesh, texture=bake_field(mesh, albedo, normalization), source="baked albedo field")]
     check = split[torch.linspace(0, len(split) - 1, min(views, len(split))).round().long().tolist()]
     scores = {c.source: round(render_psnr(c, check)["psnr"], 3) for c in candidates}
     return max(candidates, key=lambda c: scores[c.source]), scores
+
+
+def bake_field(mesh: TexturedMesh, colour: Callable[[np.ndarray], np.ndarray], normalization: Normalization
+               ) -> np.ndarray:
+    """``mesh``'s texture with ``colour`` (a function of unit-volume points, sRGB in [0, 1]) baked into its atlas."""
+    to_unit = unit_points(normalization)
+
+    def world_colour(points: np.ndarray) -> np.ndarray:
+        return colour(to_unit(points))
+
+    return bake_from_field(mesh.vertices, mesh.faces, mesh.uvs, colour=world_colour, texture_size=mesh.texture.shape[0])
 
 
 def evaluate_against_ground_truth(mesh: TexturedMesh, job: ReconstructJob, progress: Progress) -> dict[str, float]:

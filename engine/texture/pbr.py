@@ -21,11 +21,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from PIL import Image
 
+from ..shading.visibility import mesh_occlusion
 from .bake import fill_texture
 from .environment import add_sun, environment_image
-from .surface_maps import DenseSurface, bake_normal_map, bake_occlusion, sample_surface
+from .surface_maps import DenseSurface, bake_normal_map, sample_surface
 from .textured_mesh import TexturedMesh
 from .unwrap import decimate, unwrap
 
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from ..methods.base import LearnedLight, Material
 
 OCCLUSION_SCALE = 4
+# Occlusion rays start this far (fraction of the bounding-box diagonal) off the dense surface.
+OCCLUSION_OFFSET = 2e-3
 # Side of the equirectangular environment image in pixels (width; the height is half).
 ENVIRONMENT_WIDTH = 1024
 
@@ -115,7 +119,9 @@ def _occlusion_texture(mesh: TexturedMesh, dense: DenseSurface, material: Materi
     if material.occlusion is not None:
         values = material.occlusion(np.asarray(to_unit(samples.points), dtype=np.float32), samples.normals)
     else:
-        values = bake_occlusion(samples, dense)
+        occlusion = mesh_occlusion(torch.as_tensor(dense.vertices, dtype=torch.float32), torch.as_tensor(dense.faces),
+                                   offset=OCCLUSION_OFFSET * dense.diagonal)
+        values = occlusion(samples.points, samples.normals)
     image = fill_texture(samples.texel, samples.points, np.asarray(values, dtype=np.float32), small)[..., 0]
     return np.asarray(Image.fromarray(image, "L").resize((texture_size, texture_size), Image.BILINEAR))
 

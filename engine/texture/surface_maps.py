@@ -1,12 +1,12 @@
-"""Maps baked from the dense surface onto a low-poly mesh's UV layout: the surface under each texel,
-a tangent-space normal map, and ambient occlusion.
+"""Maps baked from the dense surface onto a low-poly mesh's UV layout: the surface under each texel
+and a tangent-space normal map.
 
 Every covered texel is a point ``p`` on the low-poly (decimated) mesh with its interpolated normal
 ``n``. Its *dense point* is where the line through ``p`` along ``n`` first meets the dense surface
 (the method's full-resolution mesh), searching both ways up to ``MAX_DISTANCE`` of the bounding-box
 diagonal and taking the nearer hit, as a baker's cage does. The dense surface's smooth normal there
 becomes the normal map (in the low-poly mesh's MikkTSpace frame, :mod:`.tangents`), and the dense
-point is where material fields are read and where occlusion rays start, so the low-poly asset keeps
+point is where material fields (and occlusion) are read, so the low-poly asset keeps
 the detail the high-resolution surface had. A texel whose line misses the dense surface keeps the
 low-poly point and normal (a flat normal-map texel).
 """
@@ -28,12 +28,6 @@ MAX_DISTANCE = 0.03
 # Ray origins are moved this far (fraction of the diagonal) back along the ray, so a dense surface
 # that passes exactly through the texel is still hit.
 START_OFFSET = 1e-5
-# Occlusion: rays per texel on an OCCLUSION_GRID x OCCLUSION_GRID stratified grid, and how far
-# (fraction of the diagonal) geometry occludes.
-OCCLUSION_GRID = 6
-OCCLUSION_DISTANCE = 0.25
-# Occlusion rays start this far (fraction of the diagonal) above the surface, clear of its own triangles.
-OCCLUSION_OFFSET = 1e-3
 
 
 class DenseSurface:
@@ -166,31 +160,3 @@ def bake_normal_map(samples: SurfaceSamples) -> np.ndarray:
     coefficients = _unit(coefficients)
     coefficients[~samples.found] = (0.0, 0.0, 1.0)
     return fill_texture(samples.texel, samples.points, (coefficients + 1.0) * 0.5, samples.size)
-
-
-def bake_occlusion(samples: SurfaceSamples, dense: DenseSurface, seed: int = 0) -> np.ndarray:
-    """Ambient occlusion at each texel's dense point: the cosine-weighted fraction of the hemisphere
-    around its normal from which no part of the dense surface within ``OCCLUSION_DISTANCE`` of the
-    diagonal blocks the view (``OCCLUSION_GRID ** 2`` stratified, jittered rays per texel).
-
-    Returns:
-        ``[P]`` float32 in [0, 1] per sample of ``samples`` (1 = fully open).
-    """
-    normals = torch.as_tensor(samples.normals, dtype=torch.float32)  # [P, 3]
-    origins = torch.as_tensor(samples.points, dtype=torch.float32) + OCCLUSION_OFFSET * dense.diagonal * normals
-    tangent = torch.as_tensor(samples.frame[:, 0], dtype=torch.float32)
-    tangent = torch.nn.functional.normalize(tangent - (tangent * normals).sum(-1, keepdim=True) * normals, dim=-1)
-    bitangent = torch.cross(normals, tangent, dim=-1)
-    generator = torch.Generator().manual_seed(seed)
-    open_count = torch.zeros(len(normals))
-    for row in range(OCCLUSION_GRID):
-        for column in range(OCCLUSION_GRID):
-            # A cosine-weighted direction in stratum (row, column) of the unit square, jittered per texel.
-            jitter = torch.rand(len(normals), 2, generator=generator)
-            a, b = (row + jitter[:, 0]) / OCCLUSION_GRID, (column + jitter[:, 1]) / OCCLUSION_GRID
-            radius, angle = torch.sqrt(a), 2.0 * torch.pi * b
-            x, y, z = radius * torch.cos(angle), radius * torch.sin(angle), torch.sqrt(1.0 - a)
-            dirs = x[:, None] * tangent + y[:, None] * bitangent + z[:, None] * normals
-            face, _ = dense.caster.cast(origins, dirs, max_t=OCCLUSION_DISTANCE * dense.diagonal)
-            open_count += (face < 0).float()
-    return (open_count / OCCLUSION_GRID**2).numpy()

@@ -1,4 +1,4 @@
-"""The PBR outputs: MikkTSpace tangents, the normal map baked from a dense surface, occlusion, the
+"""The PBR outputs: MikkTSpace tangents, the normal map baked from a dense surface, the
 GLB's and the MTL's material, the environment HDR (mapping, file, the sun's energy)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from engine.methods.base import LearnedLight, Material
 from engine.texture import unwrap
 from engine.texture.environment import add_sun, direction_to_equirect, equirect_directions, read_hdr, write_hdr
 from engine.texture.pbr import environment_hdr, pbr_mesh
-from engine.texture.surface_maps import DenseSurface, bake_normal_map, bake_occlusion, sample_surface
+from engine.texture.surface_maps import DenseSurface, bake_normal_map, sample_surface
 from engine.texture.tangents import mikktspace_tangents
 
 AMPLITUDE = 0.05
@@ -80,23 +80,6 @@ def test_normal_map_of_a_bumpy_sphere_reproduces_the_bumps(bumpy):
     # measured: cos 0.99997 at worst, against 0.989 on average for the coarse normals
     assert cos.min() > 0.9999 and cos.mean() > 0.99999, np.percentile(cos, [0, 1, 50])
     assert flat.mean() < 0.995  # the bumps are there to see: the coarse normals miss them
-
-
-def test_occlusion_is_open_outside_and_lower_in_a_crease():
-    # a floor with a wall standing on it: texels of the floor next to the wall see half a sky
-    floor = trimesh.creation.box([2.0, 2.0, 0.1])
-    wall = trimesh.creation.box([0.1, 2.0, 1.0])
-    wall.apply_translation([0.0, 0.0, 0.5])
-    dense = trimesh.util.concatenate([floor, wall])
-    plane = trimesh.Trimesh([[-0.9, -0.9, 0.05], [0.9, -0.9, 0.05], [0.9, 0.9, 0.05], [-0.9, 0.9, 0.05]],
-                            [[0, 1, 2], [0, 2, 3]])
-    uvs = (plane.vertices[:, :2] + 0.9) / 1.8
-    samples = sample_surface(plane.vertices, plane.faces, uvs, np.tile([0, 0, 1.0], (4, 1)),
-                             dense=DenseSurface(dense.vertices, dense.faces), texture_size=32)
-    occlusion = bake_occlusion(samples, DenseSurface(dense.vertices, dense.faces))
-    x = samples.points[:, 0]
-    far, near = occlusion[np.abs(x) > 0.7], occlusion[(np.abs(x) > 0.06) & (np.abs(x) < 0.15)]
-    assert far.mean() > 0.85 and near.mean() < 0.7, (far.mean(), near.mean())
 
 
 @pytest.fixture(scope="module")
