@@ -9,7 +9,8 @@ Each run is ``python -m engine reconstruct --evaluate`` in-process (Chamfer-L1 a
 test PSNR, the albedo PSNR against test_albedo, and for PBR the lit PSNR of the engine's own shading),
 then the relit PSNR of its GLB: Blender's glTF importer, the light of relit_light.json, Cycles at the
 test cameras (``engine.evaluate.relit_psnr``). "time s" is the job without its evaluation. With
-``--rescore`` the assets already in benchmarks/out/relight/ are scored again without rebuilding.
+``--rescore`` the assets already in benchmarks/out/relight/<method>-<material>/ (any folder
+``reconstruct`` wrote) are scored again without rebuilding.
 The picture: for each method and mode, three test views under the capture light and under the new
 light (Cycles), beside the truth (test/ and test_relit/).
 """
@@ -54,7 +55,7 @@ def run(method: str, material: str, args: argparse.Namespace) -> dict:
                              force=True, evaluate=True, name="bunny")
         reconstruct(job, Progress(lambda _event: None))
     report = json.loads((folder / "report.json").read_text())
-    report["metrics"].update(relit_psnr(folder / "bunny.glb", args.dataset))
+    report["metrics"].update(relit_psnr(next(folder.glob("*.glb")), args.dataset))
     (OUT / f"{tag}.json").write_text(json.dumps(report, indent=2))
     return report
 
@@ -91,7 +92,7 @@ def save_picture(tags: list[str], path: Path) -> None:
     rows = [np.concatenate(truth_views("test") + truth_views("test_relit"), axis=1)]
     with tempfile.TemporaryDirectory() as folder:
         for tag in tags:
-            asset = OUT / tag / "bunny.glb"
+            asset = next((OUT / tag).glob("*.glb"))
             captured = cycles_views(asset, CAPTURE_LIGHT, "test", Path(folder) / f"{tag}-capture")
             relit = cycles_views(asset, DATASET / "relit_light.json", "test_relit", Path(folder) / f"{tag}-relit")
             rows.append(np.concatenate(captured + relit, axis=1))
