@@ -192,27 +192,27 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
+def add_output_job_arguments(parser: argparse.ArgumentParser, default_name: str) -> None:
+    """The dataset, the output folder and the job's settings of a command that writes an asset."""
+    parser.add_argument("dataset", help="folder with transforms_train.json or transforms.json, or a folder of photos")
+    parser.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
+    parser.add_argument("--name", default=None, help=f"base name of the output files (default: {default_name})")
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--evaluate", action="store_true", help="score against gt_mesh.ply and test views")
+    add_job_arguments(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="Meshlift reconstruction engine")
     commands = parser.add_subparsers(dest="command", required=True)
 
     rec = commands.add_parser("reconstruct", help="posed images -> textured mesh (OBJ+MTL+PNG, GLB)")
-    rec.add_argument("dataset", help="folder with transforms_train.json or transforms.json, or a folder of photos")
-    rec.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
-    rec.add_argument("--name", default=None, help="base name of the output files (default: dataset name)")
-    rec.add_argument("--force", action="store_true", help="replace an existing output folder")
-    rec.add_argument("--evaluate", action="store_true", help="score against gt_mesh.ply and test views")
-    add_job_arguments(rec)
+    add_output_job_arguments(rec, "dataset name")
     rec.set_defaults(run=command_reconstruct)
 
     tex = commands.add_parser("texture", help="texture a mesh you have from posed images (baked or PBR)")
     tex.add_argument("mesh", help="OBJ, GLB/glTF or PLY in the dataset's frame; its own UVs are kept when it has them")
-    tex.add_argument("dataset", help="folder with transforms_train.json or transforms.json, or a folder of photos")
-    tex.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
-    tex.add_argument("--name", default=None, help="base name of the output files (default: the mesh's name)")
-    tex.add_argument("--force", action="store_true", help="replace an existing output folder")
-    tex.add_argument("--evaluate", action="store_true", help="score against gt_mesh.ply and test views")
-    add_job_arguments(tex)
+    add_output_job_arguments(tex, "the mesh's name")
     tex.set_defaults(run=command_texture)
 
     ev = commands.add_parser("evaluate", help="Chamfer, NC, F-score, test, albedo and relit PSNR of a mesh")

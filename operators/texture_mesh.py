@@ -24,7 +24,7 @@ from ..bridge.errors import UserError
 from ..bridge.objfile import write_obj
 from ..engine.protocol import TextureJob
 from . import result, scene_job
-from .reconstruct import ReconstructBase, parse_options
+from .reconstruct import FromCameras, parse_options
 
 
 def target_mesh(context: bpy.types.Context, name: str = "") -> bpy.types.Object:
@@ -133,7 +133,7 @@ def start_texture(context: bpy.types.Context, mesh_name: str = "", camera_names:
     return job
 
 
-class MESHLIFT_OT_texture_selected(ReconstructBase, bpy.types.Operator):
+class MESHLIFT_OT_texture_selected(FromCameras, bpy.types.Operator):
     """Texture the active mesh from the selected cameras, keeping its shape and transform"""
 
     bl_description = ("Render the selected cameras with the active mesh hidden (or use their background images), "
@@ -144,18 +144,9 @@ class MESHLIFT_OT_texture_selected(ReconstructBase, bpy.types.Operator):
 
     mesh: bpy.props.StringProperty(name="Mesh", description="The mesh object (default: the active object)",
                                    default="", options={"HIDDEN", "SKIP_SAVE"})
-    cameras: bpy.props.StringProperty(
-        name="Cameras", description="Camera names separated by commas (default: the selected cameras)",
-        default="", options={"HIDDEN", "SKIP_SAVE"},
-    )
 
     def start(self, context: bpy.types.Context) -> scene_job.SceneJob:
-        names = [n.strip() for n in self.cameras.split(",") if n.strip()]
-        log = scene_job.stderr_log if bpy.app.background else None
-        return start_texture(context, self.mesh, names or None, parse_options(self.options), log=log)
-
-    def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
-        return self.run(context, modal=not bpy.app.background)
+        return start_texture(context, self.mesh, self.camera_names(), parse_options(self.options), log=self.log())
 
 
 CLASSES = (MESHLIFT_OT_texture_selected,)
