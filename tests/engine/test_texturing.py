@@ -72,3 +72,20 @@ def test_bad_meshes_and_jobs_are_refused_in_one_sentence(tmp_path):
     result = run_engine("texture", str(tmp_path / "none.obj"), str(dataset), "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "Traceback" not in result.stderr and "does not exist" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_texture_with_a_pbr_material_bakes_the_method_s_material_onto_the_mesh(tmp_path):
+    dataset = write_disc_dataset(tmp_path / "d", count=8, size=48, radius=12.0)
+    source = uv_sphere(tmp_path / "ball.obj")
+    # a token DMTet fit: the point is the bake of its material and light onto the given mesh
+    result = run_engine("texture", str(source), str(dataset), "--out", str(tmp_path / "o"), "--method", "dmtet",
+                        "--preset", "fast", "-o", "material=pbr", "-o", "resolution=16", "-o", "iterations=4",
+                        "-o", "refine_iterations=2", "-o", "texture_size=64", "--json")
+    assert result.returncode == 0, result.stderr
+    event = json.loads(result.stdout)
+    assert {"orm", "roughness", "metallic", "normal", "environment"} <= set(event["files"])
+    assert event["report"]["material"]["model"] == "pbr" and "sun" in event["report"]["material"]["light"]
+    before, _ = read_mesh(source)
+    after, _ = read_mesh(event["files"]["glb"])
+    assert np.allclose(after.vertices[after.faces], before.vertices[before.faces], atol=1e-5)
+    assert after.orm.shape == after.normal_map.shape == (64, 64, 3)
