@@ -96,3 +96,19 @@ def test_the_estimated_light_becomes_the_world(pbr_asset):
     row, column = np.unravel_index(pixels[..., :3].sum(-1).argmax(), pixels.shape[:2])
     assert abs((column + 0.5) / 64 - 0.25) < 2 / 64
     assert abs((row + 0.5) / 32 - (0.5 + np.degrees(np.arcsin(0.8)) / 180)) < 2 / 32
+
+
+def test_a_finished_job_sets_the_light_as_world_only_when_asked(pbr_asset):
+    import bpy
+
+    folder, _ = pbr_asset
+    scene_job = submodule("operators.scene_job")
+    outcome = submodule("bridge.worker_process").Outcome(
+        "done", "result", "", {"files": {"obj": str(folder / "ball.obj"),
+                                         "environment": str(folder / "ball_environment.hdr")}, "report": {}})
+    scene = bpy.context.scene
+    for asked in (False, True):
+        settings = scene_job.JobSettings("dmtet", "fast", "cpu", {}, "Meshlift", "python", light_as_world=asked)
+        job = scene_job.SceneJob("Ball", scene.name, settings, worker=None, temporary=[])
+        job._build(outcome)
+        assert (scene.world is not None and scene.world.name.startswith("Ball Light")) == asked
