@@ -149,7 +149,8 @@ def relit_psnr(asset: str | Path, dataset: str | Path, samples: int = DEFAULT_SA
                          "pass --no-relight to skip it")
     truth = load_split(dataset, DEFAULT_SPLIT)
     package_root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
+    paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     with tempfile.TemporaryDirectory(prefix="meshlift-relight-") as folder:
         done = subprocess.run(
             [sys.executable, "-m", "engine.relight", str(asset), str(dataset), "--out", folder,
