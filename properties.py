@@ -230,6 +230,12 @@ class MeshliftSettings(bpy.types.PropertyGroup):
         description=("While DMTet or NeuS optimize, show the surface as it forms: a temporary object in the "
                      "result's collection, updated every few seconds and removed when the job ends"),
     )
+    light_as_world: bpy.props.BoolProperty(
+        name="Estimated Light as World",
+        description="With a PBR material (engine option material=pbr), make the light the engine estimated "
+        "(an HDR of the environment and the sun) the scene's world, so the result is lit as in the photos",
+        default=False,
+    )
     options: bpy.props.CollectionProperty(type=MeshliftOption, name="Engine Options")
 
 

@@ -1,15 +1,17 @@
-"""Read the meshes the engine writes into flat numpy arrays, ready for ``foreach_set``.
+"""Read the meshes the engine writes into flat numpy arrays, ready for ``foreach_set``, and write
+a mesh as an OBJ for the engine.
 
 :func:`read_obj` reads the result's OBJ + MTL. It handles what the engine writes (triangles,
-``f v/vt/vn``, one ``mtllib``/``map_Kd``) and the general cases around it: n-gons, ``f v``,
-``f v//vn``, negative (relative) indices, comments. :func:`read_preview` reads a live-preview
-file (``engine/protocol.py``: ``PREVIEW_NPZ``). Positions are kept in the file's frame (the engine
-writes the dataset's world frame as is).
+``f v/vt/vn``, one ``mtllib`` with ``map_Kd`` and, for a PBR material, ``map_Pr``, ``map_Pm`` and
+``norm``/``map_Bump``) and the general cases around it: n-gons, ``f v``, ``f v//vn``, negative
+(relative) indices, comments. :func:`read_preview` reads a live-preview file
+(``engine/protocol.py``: ``PREVIEW_NPZ``). :func:`write_obj` writes a mesh for the ``texture``
+command. Positions are kept in the file's frame (the engine writes the dataset's world frame as is).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,10 @@ class ObjMesh:
         loop_vertices: ``[L]`` int32 vertex index of each face corner (``L = face_sizes.sum()``).
         loop_uvs: ``[L, 2]`` float32 UV of each corner, or ``None`` when the file has none.
         texture: the image the material's ``map_Kd`` names (absolute), or ``None``.
+        loop_normals: ``[L, 3]`` float32 unit normal of each corner (``vn``), or ``None`` when the
+            file has none for some corner.
+        maps: the material's other images (absolute) by kind: ``roughness`` (``map_Pr``),
+            ``metallic`` (``map_Pm``), ``normal`` (``norm``, else ``map_Bump``); only those present.
     """
 
     vertices: np.ndarray
@@ -38,6 +44,8 @@ class ObjMesh:
     loop_vertices: np.ndarray
     loop_uvs: np.ndarray | None
     texture: Path | None
+    loop_normals: np.ndarray | None = None
+    maps: dict[str, Path] = field(default_factory=dict)
 
     @property
     def loop_starts(self) -> np.ndarray:
@@ -62,9 +70,11 @@ def read_obj(path: str | Path) -> ObjMesh:
     path = Path(path)
     positions: list[str] = []
     uvs: list[str] = []
+    normals: list[str] = []
     face_sizes: list[int] = []
     corners_v: list[int] = []
     corners_t: list[int] = []
+    corners_n: list[int] = []
     mtllibs: list[str] = []
     with path.open(encoding="utf-8", errors="replace") as file:
         for number, raw in enumerate(file, 1):
@@ -76,6 +86,8 @@ def read_obj(path: str | Path) -> ObjMesh:
                 positions.append(rest)
             elif tag == "vt":
                 uvs.append(rest)
+            elif tag == "vn":
+                normals.append(rest)
             elif tag == "f":
                 tokens = rest.split()
                 if len(tokens) < 3:
@@ -86,6 +98,9 @@ def read_obj(path: str | Path) -> ObjMesh:
                         corners_v.append(_index(parts[0], len(positions), path, number))
                         has_uv = len(parts) > 1 and parts[1] != ""
                         corners_t.append(_index(parts[1], len(uvs), path, number) if has_uv else -1)
+                        # (normal indices in a file without vn lines are ignored)
+                        has_normal = len(parts) > 2 and parts[2] != "" and bool(normals)
+                        corners_n.append(_index(parts[2], len(normals), path, number) if has_normal else -1)
                 except ValueError as error:
                     if isinstance(error, ObjError):
                         raise
@@ -98,30 +113,50 @@ def read_obj(path: str | Path) -> ObjMesh:
     try:
         vertices = np.array(" ".join(positions).split(), dtype=np.float64).reshape(len(positions), -1)[:, :3]
         uv_table = np.array(" ".join(uvs).split(), dtype=np.float64).reshape(len(uvs), -1)[:, :2] if uvs else None
+        normal_table = np.array(" ".join(normals).split(), dtype=np.float64).reshape(-1, 3) if normals else None
     except ValueError as error:
         raise ObjError(f"{path.name} has vertex lines that are not numbers") from error
     corner_t = np.array(corners_t, dtype=np.int64)
     loop_uvs = None
     if uv_table is not None and (corner_t >= 0).all():
         loop_uvs = uv_table[corner_t].astype(np.float32)
-    texture = None
+    corner_n = np.array(corners_n, dtype=np.int64)
+    loop_normals = None
+    if normal_table is not None and (corner_n >= 0).all():
+        loop_normals = normal_table[corner_n]
+        loop_normals = (loop_normals / np.maximum(np.linalg.norm(loop_normals, axis=1, keepdims=True), 1e-12))
+        loop_normals = loop_normals.astype(np.float32)
+    maps: dict[str, Path] = {}
     for name in mtllibs:
-        texture = texture or _texture_of(path.parent / name)
+        maps = {**_maps_of(path.parent / name), **maps}
+    texture = maps.pop("color", None)
     return ObjMesh(vertices.astype(np.float32), np.array(face_sizes, dtype=np.int32),
-                   np.array(corners_v, dtype=np.int32), loop_uvs, texture)
+                   np.array(corners_v, dtype=np.int32), loop_uvs, texture, loop_normals, maps)
 
 
-def _texture_of(mtl: Path) -> Path | None:
-    """The first ``map_Kd`` of ``mtl`` (options such as ``-s 1 1 1`` are skipped), if the file exists."""
+# MTL keys of the images the reader keeps, by kind (the first key of a kind found wins).
+MAP_KEYS = {"map_Kd": "color", "map_Pr": "roughness", "map_Pm": "metallic", "norm": "normal", "map_Bump": "normal",
+            "bump": "normal"}
+
+
+def _maps_of(mtl: Path) -> dict[str, Path]:
+    """The images of ``mtl``'s first material by kind (``MAP_KEYS``; options such as ``-bm 1`` are
+    skipped), those whose files exist."""
     if not mtl.is_file():
-        return None
+        return {}
+    maps: dict[str, Path] = {}
+    materials = 0
     for raw in mtl.read_text(encoding="utf-8", errors="replace").splitlines():
         tag, _, rest = raw.strip().partition(" ")
-        if tag == "map_Kd" and rest.strip():
-            name = rest.strip().split()[-1]
-            image = (mtl.parent / name).resolve()
-            return image if image.is_file() else None
-    return None
+        materials += tag == "newmtl"
+        if materials > 1:
+            break
+        kind = MAP_KEYS.get(tag)
+        if kind is not None and kind not in maps and rest.strip():
+            image = (mtl.parent / rest.strip().split()[-1]).resolve()
+            if image.is_file():
+                maps[kind] = image
+    return maps
 
 
 def read_preview(path: str | Path, fmt: str) -> ObjMesh:
@@ -140,4 +175,38 @@ def read_preview(path: str | Path, fmt: str) -> ObjMesh:
         raise ObjError(f"{path.name}: expected vertices [V, 3] and faces [F, 3]")
     if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise ObjError(f"{path.name}: a face index is out of range (0..{len(vertices) - 1})")
-    return ObjMesh(vertices, np.full(len(faces), 3, np.int32), faces.ravel(), None, None)
+    return ObjMesh(vertices, np.full(len(faces), 3, np.int32), faces.ravel(), None, None, None, {})
+
+
+def write_obj(path: str | Path, vertices: np.ndarray, triangles: np.ndarray, loop_uvs: np.ndarray | None,
+              loop_normals: np.ndarray) -> Path:
+    """Write a triangle mesh as an OBJ (``v``, ``vt``, ``vn`` and ``f v/vt/vn``, no material).
+
+    Args:
+        vertices: ``[V, 3]`` positions; ``triangles [T, 3]`` vertex indices (counter-clockwise from
+            outside); ``loop_uvs [T, 3, 2]`` each corner's UV (or ``None``); ``loop_normals [T, 3, 3]``
+            each corner's unit normal.
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    triangles = np.asarray(triangles, dtype=np.int64)
+    # Equal UVs and equal normals are written once, so corners that share them share a vertex when read.
+    normals, normal_index = np.unique(np.asarray(loop_normals, dtype=np.float32).reshape(-1, 3), axis=0,
+                                      return_inverse=True)
+    normal_index = normal_index.reshape(-1, 3) + 1  # [T, 3] 1-based
+    with path.open("w") as file:
+        file.write("# Meshlift: a mesh to texture\n")
+        np.savetxt(file, np.asarray(vertices, dtype=np.float64).reshape(-1, 3), fmt="v %.9g %.9g %.9g")
+        if loop_uvs is None:
+            faces = np.stack([triangles + 1, normal_index], axis=-1).reshape(-1, 6)
+            face_format = "f %d//%d %d//%d %d//%d"
+        else:
+            uvs, uv_index = np.unique(np.asarray(loop_uvs, dtype=np.float32).reshape(-1, 2), axis=0,
+                                      return_inverse=True)
+            np.savetxt(file, uvs, fmt="vt %.9g %.9g")
+            faces = np.stack([triangles + 1, uv_index.reshape(-1, 3) + 1, normal_index], axis=-1).reshape(-1, 9)
+            face_format = "f %d/%d/%d %d/%d/%d %d/%d/%d"
+        np.savetxt(file, normals, fmt="vn %.7g %.7g %.7g")
+        np.savetxt(file, faces, fmt=face_format)
+    return path

@@ -1,6 +1,7 @@
 """``python -m engine``: the command line.
 
 Commands: ``reconstruct`` (posed images, or a folder of plain photos -> textured mesh folder),
+``texture`` (a mesh the user has, textured from posed images),
 ``relief`` (one image and its depth or normal map -> a textured relief mesh),
 ``batch`` (many such jobs, resumable, here or on a Ray cluster: :mod:`engine.batch`), ``poses``
 (photos -> cameras by structure-from-motion), ``evaluate`` (score a mesh against a dataset's
@@ -33,6 +34,7 @@ from .protocol import (
     Event,
     ReconstructJob,
     ReliefJob,
+    TextureJob,
 )
 
 # No rate: steps differ in cost, so "it/s" would mislead; the remaining time comes from the engine.
@@ -88,7 +90,7 @@ def print_result(event: Event) -> None:
     print(f"Wrote {report['mesh']['faces']} faces, texture {report['texture']['size'][0]}px "
           f"({report['texture']['source']}) in {report['timings']['total']:.1f} s:")
     for kind, path in event["files"].items():
-        print(f"  {kind:7s} {path}")
+        print(f"  {kind:11s} {path}")
     for key, value in report.get("metrics", {}).items():
         print(f"  {key:22s} {value:.4f}")
 
@@ -122,6 +124,19 @@ def command_reconstruct(args: argparse.Namespace) -> int:
         lambda event: print(json.dumps(event)) if args.json else print_result(event))
 
 
+def command_texture(args: argparse.Namespace) -> int:
+    from .jobs import run_job  # noqa: PLC0415
+
+    job = TextureJob(
+        dataset=args.dataset, out=args.out, mesh=args.mesh, method=args.method, preset=args.preset,
+        device=args.device, options=parse_options(args.option), name=args.name, force=args.force,
+        evaluate=args.evaluate, image_scale=args.image_scale, max_views=args.max_views,
+    )
+    return run_in_terminal(
+        lambda emit: run_job(job, emit, replace_hint=REPLACE_WITH_FLAG, echo_library_output=args.verbose),
+        lambda event: print(json.dumps(event)) if args.json else print_result(event))
+
+
 def command_relief(args: argparse.Namespace) -> int:
     from .jobs import run_job  # noqa: PLC0415
 
@@ -137,7 +152,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     from .job_log import JobLog  # noqa: PLC0415
 
     with JobLog(echo=args.verbose):  # Warp's driver probe and the like stay off the terminal
-        metrics = evaluate_mesh_file(args.mesh, args.dataset, samples=args.samples,
+        metrics = evaluate_mesh_file(args.mesh, args.dataset, samples=args.samples, relight=not args.no_relight,
                                      warn=lambda message: print(f"[warning] {message}", file=terminal()))
     if args.json:
         print(json.dumps(metrics))
@@ -221,17 +236,22 @@ def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
                              "a finished output keeps them in log.txt either way")
 
 
+def add_output_job_arguments(parser: argparse.ArgumentParser, default_name: str) -> None:
+    """The dataset, the output folder and the job's settings of a command that writes an asset."""
+    parser.add_argument("dataset", help="folder with transforms_train.json or transforms.json, or a folder of photos")
+    parser.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
+    parser.add_argument("--name", default=None, help=f"base name of the output files (default: {default_name})")
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--evaluate", action="store_true", help="score against gt_mesh.ply and test views")
+    add_job_arguments(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="Meshlift reconstruction engine")
     commands = parser.add_subparsers(dest="command", required=True)
 
     rec = commands.add_parser("reconstruct", help="posed images -> textured mesh (OBJ+MTL+PNG, GLB)")
-    rec.add_argument("dataset", help="folder with transforms_train.json or transforms.json, or a folder of photos")
-    rec.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
-    rec.add_argument("--name", default=None, help="base name of the output files (default: dataset name)")
-    rec.add_argument("--force", action="store_true", help="replace an existing output folder")
-    rec.add_argument("--evaluate", action="store_true", help="score against gt_mesh.ply and test views")
-    add_job_arguments(rec)
+    add_output_job_arguments(rec, "dataset name")
     rec.set_defaults(run=command_reconstruct)
 
     batch = commands.add_parser("batch", help="many jobs (a folder of datasets or a JSON Lines file), resumable")
@@ -252,10 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("--json", action="store_true", help="print the result as one JSON object")
     rel.set_defaults(run=command_relief)
 
-    ev = commands.add_parser("evaluate", help="Chamfer, normal consistency, F-score and test PSNR of a mesh")
+    tex = commands.add_parser("texture", help="texture a mesh you have from posed images (baked or PBR)")
+    tex.add_argument("mesh", help="OBJ, GLB/glTF or PLY in the dataset's frame; its own UVs are kept when it has them")
+    add_output_job_arguments(tex, "the mesh's name")
+    tex.set_defaults(run=command_texture)
+
+    ev = commands.add_parser("evaluate", help="Chamfer, NC, F-score, test, albedo and relit PSNR of a mesh")
     ev.add_argument("mesh", help="OBJ or GLB as written by reconstruct (textured for PSNR)")
     ev.add_argument("--dataset", required=True, help="dataset folder with gt_mesh.ply and/or test views")
     ev.add_argument("--samples", type=int, default=200_000, help="surface samples per mesh")
+    ev.add_argument("--no-relight", action="store_true",
+                    help="skip the relit PSNR (a Cycles render through bpy, on datasets with relit_light.json)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     add_verbose_argument(ev)
     ev.set_defaults(run=command_evaluate)

@@ -1,5 +1,18 @@
 """Write (and read back) textured meshes: OBJ + MTL + PNG, and binary glTF (GLB).
 
+A mesh with a PBR material (``TexturedMesh.orm`` set) gets its maps in both formats:
+
+* **GLB**: glTF 2.0 ``pbrMetallicRoughness`` (``baseColorTexture`` = the base colour,
+  ``metallicRoughnessTexture`` = the ORM image, whose green is roughness and blue metallic),
+  ``occlusionTexture`` (the same ORM image, red) and ``normalTexture`` (tangent space; glTF viewers and
+  Blender's importer rebuild the MikkTSpace tangents the map was baked in).
+* **OBJ/MTL**: the PBR keys Blender's OBJ importer reads: ``map_Kd`` (base colour), ``map_Pr``
+  (roughness) and ``map_Pm`` (metallic) as greyscale images of their own (MTL has no channel
+  packing that Blender reads), the normal map under ``norm`` (the PBR extension's key) and
+  ``map_Bump`` (the key Blender reads and writes for a normal map), and the ORM image beside them
+  (``NAME_orm.png``) for game engines. Blender's OBJ importer marks every image sRGB; the Meshlift
+  add-on sets roughness, metallic and the normal map to non-colour data.
+
 Frames:
 
 * **OBJ** is written in the dataset's world frame, exactly as given (Blender's Z-up world for the
@@ -25,26 +38,42 @@ from .texture import TexturedMesh
 # Dataset frame (Z up) -> glTF frame (Y up): (x, y, z) -> (x, z, -y). A rotation: inverse = transpose.
 Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]], dtype=np.float32)
 MATERIAL = "meshlift_texture"
+# File name suffixes of the PBR maps (``NAME_<suffix>.png``), also their keys in a result's ``files``.
+PBR_MAPS = ("orm", "roughness", "metallic", "normal")
+
+
+def file_kind(path: Path, name: str) -> str:
+    """The key of an output file in a result's ``files``: ``obj``, ``mtl``, ``png`` (the colour
+    texture), ``glb``, or for ``NAME_<kind>.<ext>`` that ``kind`` (``orm``, ``normal``, ...)."""
+    return path.stem[len(name) + 1:] if path.stem.startswith(f"{name}_") else path.suffix.lstrip(".")
 
 
 def write_obj(mesh: TexturedMesh, folder: str | Path, name: str) -> list[Path]:
-    """Write ``NAME.obj``, ``NAME.mtl`` and the texture ``NAME.png`` into ``folder``.
+    """Write ``NAME.obj``, ``NAME.mtl`` and the texture ``NAME.png`` into ``folder`` (and with a PBR
+    material ``NAME_orm.png``, ``NAME_roughness.png``, ``NAME_metallic.png``, ``NAME_normal.png``).
 
     The OBJ has one ``v``/``vt``/``vn`` per mesh vertex (positions in the dataset's world frame and
     units, UVs in the OBJ convention) and ``f a/a/a ...`` faces (1-based), with ``mtllib`` and
-    ``usemtl``; the MTL's ``map_Kd`` names the PNG.
+    ``usemtl``; the MTL's ``map_Kd`` names the PNG (see the module docstring for the PBR keys).
 
     Returns:
-        The three paths written: OBJ, MTL, PNG.
+        The paths written: OBJ, MTL, PNG, then the PBR maps if any.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     obj, mtl, png = (folder / f"{name}.{suffix}" for suffix in ("obj", "mtl", "png"))
     Image.fromarray(np.ascontiguousarray(mesh.texture, dtype=np.uint8), "RGB").save(png)
-    mtl.write_text(
-        f"newmtl {MATERIAL}\nKa 1.000000 1.000000 1.000000\nKd 1.000000 1.000000 1.000000\n"
-        f"Ks 0.000000 0.000000 0.000000\nd 1.0\nillum 1\nmap_Kd {png.name}\n"
-    )
+    maps = _pbr_images(mesh)
+    for kind, image in maps.items():
+        image.save(folder / f"{name}_{kind}.png")
+    if maps:
+        material = (f"Kd 1.000000 1.000000 1.000000\nKs 0.500000 0.500000 0.500000\nPr 1.000000\nPm 1.000000\n"
+                    f"d 1.0\nillum 2\nmap_Kd {png.name}\nmap_Pr {name}_roughness.png\nmap_Pm {name}_metallic.png\n"
+                    f"norm {name}_normal.png\nmap_Bump -bm 1.000000 {name}_normal.png\n")
+    else:
+        material = (f"Ka 1.000000 1.000000 1.000000\nKd 1.000000 1.000000 1.000000\nKs 0.000000 0.000000 0.000000\n"
+                    f"d 1.0\nillum 1\nmap_Kd {png.name}\n")
+    mtl.write_text(f"newmtl {MATERIAL}\n{material}")
     faces = np.repeat(np.asarray(mesh.faces, dtype=np.int64) + 1, 3, axis=1)  # [F, 9] a a a b b b c c c
     with obj.open("w") as file:
         file.write(f"# Meshlift textured mesh ({mesh.source})\nmtllib {mtl.name}\n")
@@ -53,23 +82,42 @@ def write_obj(mesh: TexturedMesh, folder: str | Path, name: str) -> list[Path]:
         np.savetxt(file, mesh.normals, fmt="vn %.6g %.6g %.6g")
         file.write(f"usemtl {MATERIAL}\n")
         np.savetxt(file, faces, fmt="f %d/%d/%d %d/%d/%d %d/%d/%d")
-    return [obj, mtl, png]
+    return [obj, mtl, png, *(folder / f"{name}_{kind}.png" for kind in maps)]
+
+
+def _pbr_images(mesh: TexturedMesh) -> dict[str, Image.Image]:
+    """The PBR maps of ``mesh`` as images keyed by :data:`PBR_MAPS` (empty without a PBR material)."""
+    if mesh.orm is None or mesh.normal_map is None:
+        return {}
+    orm = np.ascontiguousarray(mesh.orm, dtype=np.uint8)
+    return {"orm": Image.fromarray(orm, "RGB"), "roughness": Image.fromarray(np.ascontiguousarray(orm[..., 1]), "L"),
+            "metallic": Image.fromarray(np.ascontiguousarray(orm[..., 2]), "L"),
+            "normal": Image.fromarray(np.ascontiguousarray(mesh.normal_map, dtype=np.uint8), "RGB")}
 
 
 def write_glb(mesh: TexturedMesh, path: str | Path) -> Path:
-    """Write a binary glTF with positions, normals, UVs and a PBR material (base colour texture).
+    """Write a binary glTF with positions, normals, UVs and a PBR material.
 
     The GLB is in glTF's +Y-up frame: dataset point ``(x, y, z)`` -> ``(x, z, -y)`` (see the module
-    docstring). The material is rough and non-metallic, as the texture holds lit colours.
+    docstring); tangent-space normal maps are unchanged by that rotation. Without PBR maps the
+    material is rough and non-metallic, as the texture holds lit colours; with them, the factors are
+    1 and the ORM and normal maps carry the values (see the module docstring).
 
     Returns:
         ``path``.
     """
     path = Path(path)
     image = Image.fromarray(np.ascontiguousarray(mesh.texture, dtype=np.uint8), "RGB")
-    material = trimesh.visual.material.PBRMaterial(
-        name=MATERIAL, baseColorTexture=image, metallicFactor=0.0, roughnessFactor=1.0
-    )
+    maps = _pbr_images(mesh)
+    if maps:
+        material = trimesh.visual.material.PBRMaterial(
+            name=MATERIAL, baseColorTexture=image, metallicFactor=1.0, roughnessFactor=1.0,
+            metallicRoughnessTexture=maps["orm"], occlusionTexture=maps["orm"], normalTexture=maps["normal"],
+        )
+    else:
+        material = trimesh.visual.material.PBRMaterial(
+            name=MATERIAL, baseColorTexture=image, metallicFactor=0.0, roughnessFactor=1.0
+        )
     out = trimesh.Trimesh(
         vertices=mesh.vertices @ Z_UP_TO_Y_UP.T, faces=mesh.faces,
         vertex_normals=mesh.normals @ Z_UP_TO_Y_UP.T,
@@ -83,14 +131,20 @@ def read_textured(path: str | Path) -> TexturedMesh:
     """Read an OBJ or GLB written by :func:`write_obj` / :func:`write_glb` (or any textured one).
 
     A GLB is brought back from glTF's Y-up frame to the dataset frame (the inverse of
-    :func:`write_glb`); an OBJ is taken as it is. Meshes without UVs or texture get zero UVs and a
-    1x1 grey texture.
+    :func:`write_glb`), with its ORM and normal maps when it has them; an OBJ is taken as it is (its
+    colour texture only). Meshes without UVs or texture get zero UVs and a 1x1 grey texture.
 
     Returns:
         The mesh in the dataset's world frame.
     Raises:
         InputError: the file is missing, a folder, unreadable, or holds no triangles.
     """
+    return read_mesh(path)[0]
+
+
+def read_mesh(path: str | Path) -> tuple[TexturedMesh, bool]:
+    """:func:`read_textured` for any mesh file trimesh reads (OBJ, GLB/glTF, PLY, ...), and whether
+    the file had UVs."""
     path = Path(path)
     loaded = load_mesh_file(path)
     transform = np.eye(4)
@@ -112,11 +166,15 @@ def read_textured(path: str | Path) -> TexturedMesh:
     if image is None:
         image = getattr(material, "image", None)  # SimpleMaterial (OBJ)
     texture = np.full((1, 1, 3), 128, np.uint8) if image is None else np.array(image.convert("RGB"))
-    return TexturedMesh(
+    orm, normal_map = (getattr(material, key, None) for key in ("metallicRoughnessTexture", "normalTexture"))
+    mesh = TexturedMesh(
         vertices=vertices, faces=np.asarray(loaded.faces, dtype=np.int32),
         uvs=np.zeros((len(vertices), 2), np.float32) if uvs is None else np.asarray(uvs, dtype=np.float32),
         normals=normals, texture=texture, source=f"read from {path.name}",
+        orm=None if orm is None else np.array(orm.convert("RGB")),
+        normal_map=None if normal_map is None else np.array(normal_map.convert("RGB")),
     )
+    return mesh, uvs is not None
 
 
 def load_mesh_file(path: Path) -> trimesh.Trimesh | trimesh.Scene:

@@ -1,4 +1,5 @@
-"""Run a job so that SIGINT/SIGTERM stop it within a second, leaving nothing behind.
+"""Run a job (reconstruct, texture a mesh, a relief) so that SIGINT/SIGTERM stop it within a second,
+leaving nothing behind.
 
 :func:`run_task` runs any task that writes an output folder (the reconstruction of
 :func:`run_job`, the ``poses`` command) the same way. The task runs in a background thread; the
@@ -29,8 +30,18 @@ from .job_log import LOG_FILE, JobLog
 from .output import REPLACE_WITH_FIELD, OutputDir
 from .pipeline import reconstruct
 from .progress import Progress
-from .protocol import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Event, ReconstructJob, ReliefJob
+from .protocol import (
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_OK,
+    Event,
+    ReconstructJob,
+    ReliefJob,
+    TextureJob,
+)
 from .relief import relief
+from .texturing import texture_existing
 
 CANCEL_GRACE_SECONDS = 0.5
 
@@ -64,8 +75,10 @@ def run_job(job: ReconstructJob | ReliefJob, emit: Callable[[Event], None], *, r
         inputs = [path for path in (job.image, job.depth, job.normals) if path]
         return run_task(lambda progress, output: relief(job, progress, output), emit, out=job.out, force=job.force,
                         inputs=inputs, replace_hint=replace_hint, echo_library_output=echo_library_output)
-    return run_task(lambda progress, output: reconstruct(job, progress, output), emit, out=job.out, force=job.force,
-                    inputs=[job.dataset], replace_hint=replace_hint, echo_library_output=echo_library_output)
+    run = texture_existing if isinstance(job, TextureJob) else reconstruct
+    inputs = [job.dataset, job.mesh] if isinstance(job, TextureJob) else [job.dataset]
+    return run_task(lambda progress, output: run(job, progress, output), emit, out=job.out, force=job.force,
+                    inputs=inputs, replace_hint=replace_hint, echo_library_output=echo_library_output)
 
 
 def run_task(task: Task, emit: Callable[[Event], None], *, out: str | Path, force: bool = False,

@@ -4,7 +4,8 @@ One place for what crosses the process boundary between the Blender add-on (``br
 ``operators/``) and the engine (``engine/worker.py``, ``engine/jobs.py``, ``engine/cli.py``):
 
 * a **job** is a JSON object with the fields of :class:`ReconstructJob` (plus ``"command":
-  "reconstruct"``), checked by :meth:`ReconstructJob.from_dict`;
+  "reconstruct"``) or of :class:`TextureJob` (plus ``"command": "texture"``), checked by their
+  ``from_dict``;
 * the worker writes **events**, one JSON object per line on stdout, each with a ``type`` from
   :data:`EVENT_TYPES` (built by the ``*_event`` functions here);
 * it exits with one of the ``EXIT_*`` codes.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import InputError
 
@@ -27,6 +28,7 @@ DEFAULT_PRESET = "balanced"
 PRESETS = ("fast", "balanced", "quality")
 COMMAND = "reconstruct"
 RELIEF_COMMAND = "relief"
+TEXTURE_COMMAND = "texture"
 
 # Exit codes of ``python -m engine worker`` (and of ``reconstruct`` on the command line).
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
@@ -85,14 +87,52 @@ class ReconstructJob:
     region: list[float] | None = None
     preview: str | None = None
 
-    @staticmethod
-    def from_dict(data: dict[str, Any]) -> ReconstructJob:
+    command: ClassVar[str] = COMMAND
+
+    @classmethod
+    def field_types(cls) -> dict[str, tuple[type, ...]]:
+        """The JSON types each job field accepts."""
+        return JOB_FIELD_TYPES
+
+    @classmethod
+    def required_fields(cls) -> tuple[str, ...]:
+        """The fields a job file must give."""
+        return REQUIRED_FIELDS
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReconstructJob:
         """Build a job from JSON data, rejecting unknown, missing or mistyped fields with a clear message."""
-        return ReconstructJob(**check_fields(data, JOB_FIELD_TYPES, REQUIRED_FIELDS))
+        return cls(**check_fields(data, cls.field_types(), cls.required_fields()))
 
     def to_dict(self) -> dict[str, Any]:
         """The job file's JSON object (with ``command``)."""
-        return {"command": COMMAND, **{key: getattr(self, key) for key in JOB_FIELD_TYPES}}
+        return {"command": self.command, **{key: getattr(self, key) for key in self.field_types()}}
+
+
+@dataclass
+class TextureJob(ReconstructJob):
+    """Texture a mesh the user already has from posed images (``python -m engine texture``).
+
+    The fields of :class:`ReconstructJob`, plus ``mesh`` (required). ``options`` are the method's:
+    ``texture_size``, and ``material`` (``baked``: the training images projected onto the mesh;
+    ``pbr``: the method runs to learn the material and light, which are then baked onto the mesh).
+    ``name`` defaults to the mesh file's name.
+
+    Attributes:
+        mesh: an OBJ, GLB/glTF or PLY file in the dataset's world frame (a GLB is read the glTF way,
+            +Y up); its vertices, faces and UVs (when it has them) are kept as they are.
+    """
+
+    mesh: str = ""
+    command: ClassVar[str] = TEXTURE_COMMAND
+
+    @classmethod
+    def field_types(cls) -> dict[str, tuple[type, ...]]:
+        return {**JOB_FIELD_TYPES, "mesh": (str,)}
+
+    @classmethod
+    def required_fields(cls) -> tuple[str, ...]:
+        return (*REQUIRED_FIELDS, "mesh")
 
 
 # The JSON types each job field accepts.
@@ -155,18 +195,22 @@ RELIEF_FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+JOB_KINDS: dict[str, type[ReconstructJob]] = {COMMAND: ReconstructJob, TEXTURE_COMMAND: TextureJob}
+
+
 def parse_job(data: Any) -> ReconstructJob | ReliefJob:
-    """A job file's content (``{"command": "reconstruct", <ReconstructJob fields>}`` or ``{"command":
-    "relief", <ReliefJob fields>}``) as a job; raises :class:`InputError`."""
+    """A job file's content (``{"command": "reconstruct" | "texture" | "relief", <the job's
+    fields>}``) as a job; raises :class:`InputError`."""
     if not isinstance(data, dict):
         raise InputError("The job file must hold a JSON object")
     data = dict(data)
     command = data.pop("command", COMMAND)
     if command == RELIEF_COMMAND:
         return ReliefJob(**check_fields(data, RELIEF_FIELD_TYPES, ("image", "out")))
-    if command != COMMAND:
-        raise InputError(f"Unknown job command '{command}'; the worker runs '{COMMAND}' and '{RELIEF_COMMAND}' jobs")
-    return ReconstructJob.from_dict(data)
+    if command not in JOB_KINDS:
+        commands = " or ".join(map(repr, [*JOB_KINDS, RELIEF_COMMAND]))
+        raise InputError(f"Unknown job command '{command}'; the worker runs {commands} jobs")
+    return JOB_KINDS[command].from_dict(data)
 
 
 def progress_event(stage: str, step: int, total: int, eta: float | None,

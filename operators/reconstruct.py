@@ -116,7 +116,27 @@ class ReconstructBase:
         return modal_step(self, context, event.type, event.value)
 
 
-class MESHLIFT_OT_reconstruct_cameras(ReconstructBase, bpy.types.Operator):
+class FromCameras(ReconstructBase):
+    """Operators whose source is the scene's cameras: ``cameras`` names them (default: the selected ones)."""
+
+    cameras: bpy.props.StringProperty(
+        name="Cameras", description="Camera names separated by commas (default: the selected cameras)",
+        default="", options={"HIDDEN", "SKIP_SAVE"},
+    )
+
+    def camera_names(self) -> list[str] | None:
+        return [n.strip() for n in self.cameras.split(",") if n.strip()] or None
+
+    @staticmethod
+    def log() -> Any:
+        """Where the camera export reports each render: stderr in background mode, nowhere in the UI."""
+        return scene_job.stderr_log if bpy.app.background else None
+
+    def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
+        return self.run(context, modal=not bpy.app.background)
+
+
+class MESHLIFT_OT_reconstruct_cameras(FromCameras, bpy.types.Operator):
     """Reconstruct a textured mesh from the selected cameras"""
 
     bl_description = ("Render the selected cameras with the scene's render settings (or use their background "
@@ -124,19 +144,9 @@ class MESHLIFT_OT_reconstruct_cameras(ReconstructBase, bpy.types.Operator):
     bl_idname = "meshlift.reconstruct_cameras"
     bl_label = "Reconstruct from Selected Cameras"
 
-    cameras: bpy.props.StringProperty(
-        name="Cameras", description="Camera names separated by commas (default: the selected cameras)",
-        default="", options={"HIDDEN", "SKIP_SAVE"},
-    )
-
     def start(self, context: bpy.types.Context, interactive: bool) -> scene_job.SceneJob:
-        names = [n.strip() for n in self.cameras.split(",") if n.strip()]
-        log = scene_job.stderr_log if bpy.app.background else None
-        return scene_job.start_from_cameras(context, names or None, parse_options(self.options), log=log,
+        return scene_job.start_from_cameras(context, self.camera_names(), parse_options(self.options), log=self.log(),
                                             interactive=interactive)
-
-    def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
-        return self.run(context, modal=not bpy.app.background)
 
 
 class MESHLIFT_OT_reconstruct_folder(ReconstructBase, bpy.types.Operator):

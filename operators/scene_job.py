@@ -25,7 +25,7 @@ from .. import preferences, properties
 from ..bridge.errors import UserError
 from ..bridge.objfile import ObjError
 from ..bridge.worker_process import Outcome, Progress, WorkerProcess, format_seconds
-from ..engine.protocol import ReconstructJob, safe_name
+from ..engine.protocol import TEXTURE_COMMAND, ReconstructJob, safe_name
 from . import dataset, result
 from .preview import LivePreview
 
@@ -63,6 +63,7 @@ class JobSettings:
     collection: str
     python: str
     preview: bool = False
+    light_as_world: bool = False
 
 
 @dataclass
@@ -87,6 +88,10 @@ class SceneJob:
     warnings: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
+    # Called as build(scene, result_files) -> the object that holds the result; default: a new object.
+    build: Any = None
+    # What the status says was done to the object.
+    action: str = "Added"
 
     @property
     def running(self) -> bool:
@@ -159,10 +164,16 @@ class SceneJob:
         if scene is None:
             raise RuntimeError(f"the scene '{self.scene_name}' no longer exists")
         assert outcome.result is not None
-        obj = result.build_result(scene, outcome.result["files"]["obj"], self.name, self.settings.collection)
+        files = outcome.result["files"]
+        if self.build is not None:
+            obj = self.build(scene, files)
+        else:
+            obj = result.build_result(scene, files["obj"], self.name, self.settings.collection)
         self.object_name = obj.name
+        if self.settings.light_as_world and "environment" in files:
+            result.set_world(scene, files["environment"], self.name)
         if self.after_build is not None:
-            self.after_build(scene, outcome.result["files"])
+            self.after_build(scene, files)
         return outcome
 
     def cancel(self) -> None:
@@ -182,7 +193,7 @@ class SceneJob:
         if Runtime.active is self:
             Runtime.active = None
         if outcome.status == "done":
-            set_status("done", f"Added '{self.object_name}'", [*summary_lines(self, outcome), *self.warnings])
+            set_status("done", f"{self.action} '{self.object_name}'", [*summary_lines(self, outcome), *self.warnings])
         elif outcome.status == "cancelled":
             set_status("cancelled", outcome.message)
         else:
@@ -250,7 +261,8 @@ def job_settings(context: bpy.types.Context, extra_options: dict[str, Any] | Non
     unknown = sorted(set(options) - known_options)
     if unknown:  # before rendering anything
         raise UserError(f"Unknown option '{unknown[0]}' for {method}. Available: {', '.join(sorted(known_options))}")
-    return JobSettings(method, preset, device, options, settings.collection, python, settings.preview)
+    return JobSettings(method, preset, device, options, settings.collection, python, settings.preview,
+                       settings.light_as_world)
 
 
 def stamp() -> str:
@@ -265,10 +277,10 @@ def check_idle() -> None:
 
 def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: JobSettings,
            temporary: list[Path], *, interactive: bool = False, renders: dataset.CameraExport | None = None,
-           job_fields: dict[str, Any] | None = None) -> SceneJob:
-    """The job (the active one from now on) whose worker reconstructs ``dataset_path``: started at
-    once, or after ``renders`` are done. An ``interactive`` job with ``settings.preview`` asks the
-    worker for live previews."""
+           job_fields: dict[str, Any] | None = None, job_type: type[ReconstructJob] = ReconstructJob) -> SceneJob:
+    """The job (the active one from now on) whose worker runs a ``job_type`` job on ``dataset_path``:
+    started at once, or after ``renders`` are done. An ``interactive`` job with ``settings.preview``
+    asks the worker for live previews."""
     cache = preferences.cache_root(context)
     run_id = f"{name}-{stamp()}"
     out = cache / "results" / run_id
@@ -279,8 +291,8 @@ def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: 
     if live:
         fields["preview"] = str(cache / "previews" / run_id)
         temporary.append(cache / "previews" / run_id)
-    job = ReconstructJob(dataset=str(dataset_path), out=str(out), method=settings.method, preset=settings.preset,
-                         device=settings.device, options=settings.options, name=name, **fields)
+    job = job_type(dataset=str(dataset_path), out=str(out), method=settings.method, preset=settings.preset,
+                   device=settings.device, options=settings.options, name=name, **fields)
     worker = WorkerProcess(settings.python, job.to_dict(), job_file)
     preview = LivePreview(context.scene.name, settings.collection, name) if live else None
     scene_job = SceneJob(name, context.scene.name, settings, worker, temporary, renders=renders, preview=preview)
@@ -292,7 +304,7 @@ def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: 
                 shutil.rmtree(path, ignore_errors=True)
             raise
     Runtime.active = scene_job
-    set_status("running", f"Reconstructing '{name}'")
+    set_status("running", f"{'Texturing' if job_type.command == TEXTURE_COMMAND else 'Reconstructing'} '{name}'")
     return scene_job
 
 
@@ -304,23 +316,44 @@ def start_from_cameras(context: bpy.types.Context, camera_names: list[str] | Non
     here first."""
     check_idle()
     scene = context.scene
-    cameras = dataset.cameras_by_name(scene, camera_names) if camera_names else dataset.selected_cameras(context)
+    cameras = scene_cameras(context, camera_names)
     dataset.check_cameras(cameras)
     name = source_name_for_cameras(scene, cameras)
-    folder = preferences.cache_root(context) / "datasets" / f"{name}-{stamp()}"
-    renders = dataset.CameraExport(scene, context.view_layer, cameras, folder,
-                                   depth_normals=scene.meshlift.depth_normals)
+    renders = camera_renders(context, cameras, name)
     settings = job_settings(context, extra_options)
     if interactive:
         return launch(context, name, renders.folder, settings, [renders.folder], interactive=True, renders=renders)
-    try:
-        export_with_progress(context, renders, log)
-    except Exception:
-        shutil.rmtree(renders.folder, ignore_errors=True)
-        raise
+    render_all(context, renders, log)
     job = launch(context, name, renders.folder, settings, [renders.folder])
     job.warnings.extend(renders.warnings)
     return job
+
+
+def scene_cameras(context: bpy.types.Context, camera_names: list[str] | None) -> list[bpy.types.Object]:
+    """The named cameras, else the selected ones."""
+    return dataset.cameras_by_name(context.scene, camera_names) if camera_names else dataset.selected_cameras(context)
+
+
+def camera_renders(context: bpy.types.Context, cameras: list[bpy.types.Object], name: str) -> dataset.CameraExport:
+    """The export of ``cameras`` into a new dataset folder of the cache, nothing rendered yet (with
+    the Z and Normal passes when the scene's settings ask for them)."""
+    folder = preferences.cache_root(context) / "datasets" / f"{name}-{stamp()}"
+    return dataset.CameraExport(context.scene, context.view_layer, cameras, folder,
+                                depth_normals=context.scene.meshlift.depth_normals)
+
+
+def render_all(context: bpy.types.Context, renders: dataset.CameraExport, log: Any = None) -> Path:
+    """Every render of ``renders`` at once; its folder is removed again on failure."""
+    try:
+        return export_with_progress(context, renders, log)
+    except Exception:
+        shutil.rmtree(renders.folder, ignore_errors=True)
+        raise
+
+
+def export_to_cache(context: bpy.types.Context, cameras: list[bpy.types.Object], name: str, log: Any = None) -> Path:
+    """The cameras exported as a dataset into a new folder of the cache (removed again on failure)."""
+    return render_all(context, camera_renders(context, cameras, name), log)
 
 
 def start_from_folder(context: bpy.types.Context, folder: str, extra_options: dict[str, Any] | None = None,

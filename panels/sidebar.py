@@ -56,6 +56,7 @@ class MESHLIFT_PT_main(SidebarPanel, bpy.types.Panel):
         column.prop(settings, "texture_size")
         column.prop(settings, "preview")
         column.prop(settings, "collection", icon="OUTLINER_COLLECTION")
+        column.prop(settings, "light_as_world")
         setup = engine_setup.current()
         if setup is not None and setup.running:
             box = layout.box()
@@ -86,6 +87,7 @@ class MESHLIFT_PT_main(SidebarPanel, bpy.types.Panel):
             layout.operator("meshlift.reconstruct_photos", icon="IMAGE_DATA")  # photos without poses: SfM first
         else:
             row.operator("meshlift.reconstruct_cameras", text="Reconstruct", icon="MESH_MONKEY")
+            layout.operator("meshlift.texture_selected", icon="TEXTURE")
             layout.operator("meshlift.export_cameras", icon="EXPORT")
 
         status = scene_job.STATUS

@@ -13,15 +13,16 @@ from .hash_grid import HashGrid
 
 class AlbedoField(nn.Module):
     """Hash-grid encoding followed by a small MLP: points ``[N, 3]`` (unit volume) -> RGB ``[N, 3]``
-    in [0, 1] (sRGB, the colour space of the training images)."""
+    in [0, 1] (sRGB, the colour space of the training images); with ``channels`` > 3, more values in
+    [0, 1] after the colour (a PBR material's roughness and metallic, :mod:`engine.shading.material`)."""
 
-    def __init__(self, levels: int = 12, finest: int = 512, hidden: int = 32) -> None:
+    def __init__(self, levels: int = 12, finest: int = 512, hidden: int = 32, channels: int = 3) -> None:
         super().__init__()
         self.encoding = HashGrid(levels=levels, finest=finest)
         self.mlp = nn.Sequential(
             nn.Linear(self.encoding.out_dim, hidden), nn.SiLU(),
             nn.Linear(hidden, hidden), nn.SiLU(),
-            nn.Linear(hidden, 3),
+            nn.Linear(hidden, channels),
         )
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:

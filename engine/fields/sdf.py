@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .hash_grid import HashGrid
@@ -65,6 +69,19 @@ class SDFField(nn.Module):
             (slope,) = torch.autograd.grad(out[:, 0].sum(), inputs, create_graph=create_graph)
         gradient = slope[:, :3] + torch.einsum("ne,nek->nk", slope[:, 3:], jacobian)
         return out[:, 0], out[:, 1:], gradient
+
+
+def sdf_normals(field: SDFField, chunk: int = 16384) -> Callable[[np.ndarray], np.ndarray]:
+    """Points ``[P, 3]`` (unit volume, numpy) -> ``[P, 3]`` unit outward normals of ``field`` (its
+    normalized gradient), evaluated in chunks without gradient."""
+    def normals(points: np.ndarray) -> np.ndarray:
+        device = field.level_mask.device
+        out = [F.normalize(field.with_gradient(torch.as_tensor(points[i:i + chunk], dtype=torch.float32, device=device),
+                                               create_graph=False)[2], dim=-1).detach().cpu().numpy()
+               for i in range(0, len(points), chunk)]
+        return np.concatenate(out) if out else np.zeros((0, 3), np.float32)
+
+    return normals
 
 
 class ColourHead(nn.Module):

@@ -51,9 +51,14 @@ from ..geometry import TetGrid, marching_tets, regular_tet_grid, sdf_sign_loss, 
 from ..geometry.cleanup import drop_small_pieces, taubin_smooth
 from ..geometry.lattice_surface import lattice_surface
 from ..losses import LossLog, depth_normal_losses, descend, weighted_sum, without_off_maps
-from ..options import MeshOptions, check_presets, option
+from ..options import check_presets, option
 from ..render import antialias, interpolate, rasterize
 from ..render.maps import surface_normals
+from ..shading.colour import srgb_decode, tonemap
+from ..shading.material import PBRMaterial
+from ..shading.options import PBROptions, pbr_weights
+from ..shading.rendering import render_material
+from ..shading.visibility import mesh_occlusion
 from ..utils.math import lattice_nodes
 from .base import Method, MethodInput, MethodOutput
 
@@ -65,7 +70,7 @@ SMOOTHNESS_POINTS = 4096
 
 
 @dataclass(frozen=True)
-class DMTetOptions(MeshOptions):
+class DMTetOptions(PBROptions):
     """Options of the ``dmtet`` method; the defaults are the ``balanced`` preset."""
 
     resolution: int = option(64, "Tetrahedral grid cubes on the longest side of the region of interest (before "
@@ -92,10 +97,6 @@ class DMTetOptions(MeshOptions):
                                  "unit-volume units (only when the dataset has depth maps; 0: off).", min=0.0)
     normal_weight: float = option(1.0, "Weight of 1 - cos between the rendered face normals and the views' normal "
                                   "maps (only when the dataset has normal maps; 0: off).", min=0.0)
-    albedo_smooth_weight: float = option(0.03, "Weight of the albedo smoothness (L1 to the albedo a little away).",
-                                         min=0.0)
-    albedo_smooth_radius: float = option(0.01, "Standard deviation of the jitter of the albedo smoothness.",
-                                         unit="unit-volume units", min=0.0)
     sdf_smooth_weight: float = option(0.1, "Weight of the squared Laplacian of the node SDF (in cells).", min=0.0)
     sdf_sign_start: float = option(0.2, "Weight of DMTet's SDF sign regularizer at the first step.", min=0.0)
     sdf_sign_end: float = option(0.01, "Weight of the sign regularizer once it has decayed.", min=0.0)
@@ -107,12 +108,6 @@ class DMTetOptions(MeshOptions):
                             min=0, max=100)
     min_piece_area: float = option(0.02, "Connected pieces with less than this share of the area are dropped.",
                                    min=0.0, max=1.0)
-
-
-def tonemap(rgb: torch.Tensor) -> torch.Tensor:
-    """nvdiffrec's tone map ``srgb(log(x + 1))`` applied before the colour L1 (compresses highlights)."""
-    x = torch.log1p(rgb.clamp_min(0.0))
-    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
 
 
 def band_grid(lattice_sdf: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, resolution: int, band_outside: int
@@ -164,22 +159,30 @@ def sample_batch(split: DatasetSplit, size: int, generator: torch.Generator) -> 
     return Batch(views.cameras, target, mask, background, views.depths, views.normals)
 
 
-def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField, batch: Batch,
+def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField | PBRMaterial, batch: Batch,
                   smooth_radius: float) -> dict[str, torch.Tensor]:
     """The image terms of the mesh ``(vertices [M, 3], faces [K, 3])`` rendered at ``batch``:
     ``colour`` (L1 on tone-mapped colour over the background), ``mask`` (L2 of the antialiased
     coverage against the mask) and ``albedo_smooth`` (L1 between the albedo at visible points and
     ``smooth_radius`` away); with depth or normal maps also ``depth`` and ``normal``
-    (:func:`engine.losses.depth_normal_losses` on the covered pixels)."""
+    (:func:`engine.losses.depth_normal_losses` on the covered pixels). With a :class:`PBRMaterial`
+    (``material=pbr``) the mesh is shaded under the learned light and compared in linear colour,
+    and the material's and light's priors are added (:meth:`PBRMaterial.regularizers`)."""
     frags = rasterize(vertices, faces, batch.cameras)
     covered = frags.face_id >= 0  # [B, H, W]
-    points = interpolate(vertices, faces, frags)[covered]  # [P, 3]
-    colour = batch.background.expand(*covered.shape, 3).clone()  # [B, H, W, 3]
-    colour[covered] = albedo(points)
+    target = batch.target
+    if isinstance(albedo, PBRMaterial):
+        target = srgb_decode(target)
+        colour, points = render_material(albedo, vertices, faces, frags, cameras=batch.cameras,
+                                         background=batch.background, target=target)
+    else:
+        points = interpolate(vertices, faces, frags)[covered]  # [P, 3]
+        colour = batch.background.expand(*covered.shape, 3).clone()  # [B, H, W, 3]
+        colour[covered] = albedo(points)
     rgba = torch.cat([colour, covered[..., None].float()], dim=-1)
     rgba = antialias(rgba, frags, vertices, faces, batch.cameras)  # [B, H, W, 4]
     losses = {
-        "colour": (tonemap(rgba[..., :3]) - tonemap(batch.target)).abs().mean(),
+        "colour": (tonemap(rgba[..., :3]) - tonemap(target)).abs().mean(),
         "mask": ((rgba[..., 3] - batch.mask) ** 2).mean(),
     }
     if batch.depths is not None or batch.normals is not None:
@@ -187,6 +190,8 @@ def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoFie
         losses.update(depth_normal_losses(frags.depth[covered], None if batch.depths is None else batch.depths[covered],
                                           normals, None if batch.normals is None else batch.normals[covered]))
     jitter = points[torch.randperm(len(points), device=points.device)[:SMOOTHNESS_POINTS]]
+    if isinstance(albedo, PBRMaterial):
+        return {**losses, **albedo.regularizers(jitter, smooth_radius)}
     losses["albedo_smooth"] = (albedo(jitter) - albedo(jitter + torch.randn_like(jitter) * smooth_radius)).abs().mean()
     return losses
 
@@ -219,7 +224,8 @@ def loss_weights(opts: DMTetOptions, step: int) -> dict[str, float]:
     return {"colour": 1.0, "mask": opts.mask_weight,
             "sdf_sign": opts.sdf_sign_end + (opts.sdf_sign_start - opts.sdf_sign_end) * decay,
             "albedo_smooth": opts.albedo_smooth_weight, "sdf_smooth": opts.sdf_smooth_weight,
-            "laplacian": opts.laplacian_weight, "depth": opts.depth_weight, "normal": opts.normal_weight}
+            "laplacian": opts.laplacian_weight, "depth": opts.depth_weight, "normal": opts.normal_weight,
+            **pbr_weights(opts)}
 
 
 def run_dmtet(data: MethodInput) -> MethodOutput:
@@ -244,8 +250,8 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
     lo, hi = lo - pad, hi + pad
 
     lattice_sdf = hull_sdf(split, lo, hi, resolution, progress.stage("carving"))
-    albedo = AlbedoField().to(device)
-    app_optimizer = torch.optim.Adam(albedo.parameters(), lr=opts.lr_albedo, betas=(0.9, 0.99), eps=1e-15)
+    albedo = (PBRMaterial(opts) if opts.material == "pbr" else AlbedoField()).to(device)
+    app_optimizer = torch.optim.Adam(appearance_groups(albedo, opts), betas=(0.9, 0.99), eps=1e-15)
     iterations = opts.iterations
     refine_at = iterations // 2 if opts.refine_factor > 1 else -1
     stats: dict[str, object] = {"grid_resolutions": [resolution]}
@@ -291,9 +297,21 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
                                                    data=data, generator=generator)
     mesh_vertices = taubin(mesh_vertices, faces, opts.smoothing)
     stats["faces"] = len(faces)
+    pbr = isinstance(albedo, PBRMaterial)
+    occlusion = mesh_occlusion(mesh_vertices, faces, offset=opts.shadow_offset) if pbr else None
     return MethodOutput(mesh_vertices.cpu().numpy().astype(np.float32), faces.cpu().numpy().astype(np.int32),
                         stats, losses={OPTIMIZE_STAGE: log.summary(), REFINE_STAGE: refine_losses},
-                        albedo=lambda points: albedo_colours(albedo, points))
+                        albedo=None if pbr else lambda points: albedo_colours(albedo, points),
+                        material=albedo.export(occlusion=occlusion) if pbr else None)
+
+
+def appearance_groups(appearance: AlbedoField | PBRMaterial, opts: DMTetOptions) -> list[dict]:
+    """Adam's parameter groups of the colour model: the albedo or material field at ``lr_albedo``, a
+    PBR fit's light at ``lr_light``."""
+    if isinstance(appearance, PBRMaterial):
+        return [{"params": appearance.field.parameters(), "lr": opts.lr_albedo},
+                {"params": appearance.light.parameters(), "lr": opts.lr_light}]
+    return [{"params": appearance.parameters(), "lr": opts.lr_albedo}]
 
 
 def keep_large_pieces(vertices: torch.Tensor, faces: torch.Tensor, min_area: float

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
-import sys
 
 import torch
 import warp as wp
+
+from ..utils.stdio import stdout_to_stderr
 
 _warp_ready = False
 
@@ -22,15 +22,8 @@ def _init_warp() -> None:
     if _warp_ready:
         return
     wp.config.log_level = max(wp.config.log_level, wp.LOG_WARNING)
-    sys.stdout.flush()
-    saved_stdout = os.dup(1)
-    try:
-        os.dup2(2, 1)
+    with stdout_to_stderr():
         wp.init()
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved_stdout, 1)
-        os.close(saved_stdout)
     _warp_ready = True
 
 

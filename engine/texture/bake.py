@@ -82,8 +82,8 @@ def bake_from_images(
 
     seen = accum[:, 3] > MIN_WEIGHT
     colours = accum[:, :3] / accum[:, 3:].clamp_min(MIN_WEIGHT)  # [P, 3]
-    return _fill(texel.cpu().numpy(), points.cpu().numpy(), colours.cpu().numpy(), seen.cpu().numpy(),
-                 texture_size)
+    return fill_texture(texel.cpu().numpy(), points.cpu().numpy(), colours.cpu().numpy(), texture_size,
+                        seen=seen.cpu().numpy())
 
 
 def bake_from_field(
@@ -110,7 +110,7 @@ def bake_from_field(
     texel, face, bary = rasterize_uv(torch.as_tensor(np.asarray(uvs, dtype=np.float32)), faces_t, texture_size)
     points = (verts_t[faces_t[face]] * bary[..., None]).sum(1).numpy()  # [P, 3]
     colours = np.asarray(colour(points), dtype=np.float32)  # [P, 3]
-    return _fill(texel.numpy(), points, colours, np.ones(len(points), dtype=bool), texture_size)
+    return fill_texture(texel.numpy(), points, colours, texture_size)
 
 
 def rasterize_uv(
@@ -216,25 +216,27 @@ def _accumulate_view(
     accum.index_add_(0, candidate, sample.to(accum.dtype) * weight[:, None])
 
 
-def _fill(
-    texel: np.ndarray, points: np.ndarray, colours: np.ndarray, seen: np.ndarray, size: int
+def fill_texture(
+    texel: np.ndarray, points: np.ndarray, colours: np.ndarray, size: int, seen: np.ndarray | None = None
 ) -> np.ndarray:
-    """The full ``[size, size, 3]`` uint8 texture from the covered texels' colours.
+    """The full ``[size, size, C]`` uint8 texture from the covered texels' values.
 
-    ``texel [P]`` flat indices, ``points [P, 3]`` their surface points, ``colours [P, 3]`` in [0, 1],
-    ``seen [P]`` whether any view saw them. Unseen covered texels copy the nearest seen texel on the
-    surface (3D); texels outside the charts copy the nearest covered texel in the image.
+    ``texel [P]`` flat indices, ``points [P, 3]`` their surface points, ``colours [P, C]`` in [0, 1],
+    ``seen [P]`` whether any view saw them (default: all). Unseen covered texels copy the nearest seen
+    texel on the surface (3D); texels outside the charts copy the nearest covered texel in the image.
     """
+    colours = np.asarray(colours, dtype=np.float32).reshape(len(texel), -1)
+    seen = np.ones(len(texel), dtype=bool) if seen is None else seen
     if not seen.any():
-        return np.full((size, size, 3), 128, dtype=np.uint8)
+        return np.full((size, size, colours.shape[1]), 128, dtype=np.uint8)
     if not seen.all():
         _, nearest = cKDTree(points[seen]).query(points[~seen], workers=-1)
         colours[~seen] = colours[seen][nearest]
-    image = np.zeros((size * size, 3), dtype=np.float32)
+    image = np.zeros((size * size, colours.shape[1]), dtype=np.float32)
     image[texel] = colours
     covered = np.zeros(size * size, dtype=bool)
     covered[texel] = True
     outside = ~covered.reshape(size, size)
     rows, cols = distance_transform_edt(outside, return_distances=False, return_indices=True)  # [size, size]
-    image = image.reshape(size, size, 3)[rows, cols]
+    image = image.reshape(size, size, -1)[rows, cols]
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -23,8 +23,13 @@ class TexturedMesh:
             bottom-left of the texture image, v up). Vertices are split along UV seams.
         normals: ``[V, 3]`` float32 unit smooth vertex normals, computed before the UV seams split
             the vertices, so seams do not show in shading.
-        texture: ``[Ht, Wt, 3]`` uint8 sRGB colour image, row 0 at the top (v = 1).
+        texture: ``[Ht, Wt, 3]`` uint8 sRGB colour image, row 0 at the top (v = 1): the colours the
+            images showed, or with a PBR material (``orm`` set) its de-lit base colour.
         source: how the texture was made, in words (for reports).
+        orm: for a PBR material, ``[Ht, Wt, 3]`` uint8 linear occlusion, roughness and metallic in
+            the red, green and blue channels (glTF's packing), same layout as ``texture``.
+        normal_map: for a PBR material, ``[Ht, Wt, 3]`` uint8 tangent-space normal map (MikkTSpace
+            frame of this mesh's UVs and ``normals``, OpenGL convention: green towards +v), linear.
     """
 
     vertices: np.ndarray
@@ -33,6 +38,8 @@ class TexturedMesh:
     normals: np.ndarray
     texture: np.ndarray
     source: str
+    orm: np.ndarray | None = None
+    normal_map: np.ndarray | None = None
 
 
 def texture_mesh(

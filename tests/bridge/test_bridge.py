@@ -188,6 +188,27 @@ def test_obj_reader_reads_engine_style_files(tmp_path):
     assert mesh.bounds.tolist() == [[0, 0, 0], [1, 1, 1]]
 
 
+def test_obj_reader_finds_the_pbr_maps_and_the_normals(tmp_path):
+    for name in ("c.png", "r.png", "m.png", "n.png"):
+        (tmp_path / name).write_bytes(b"png")
+    (tmp_path / "m.mtl").write_text("newmtl a\nmap_Kd c.png\nmap_Pr r.png\nmap_Pm m.png\nnorm n.png\n"
+                                    "map_Bump -bm 1.0 other.png\nnewmtl b\nmap_Pr b.png\n")
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 1]], np.float32)
+    triangles = np.array([[0, 1, 2], [0, 2, 3]])
+    uvs = np.array([[[0, 0], [1, 0], [1, 1]], [[0, 0], [1, 1], [0, 1]]], np.float32)
+    normals = np.tile(np.array([0, 0, 1], np.float32), (2, 3, 1))
+    normals[1, 2] = [0, 0.6, 0.8]
+    path = objfile.write_obj(tmp_path / "m.obj", vertices, triangles, uvs, normals)
+    path.write_text("mtllib m.mtl\n" + path.read_text())
+    mesh = objfile.read_obj(path)
+    assert mesh.loop_vertices.tolist() == [0, 1, 2, 0, 2, 3]
+    assert np.allclose(mesh.loop_uvs, uvs.reshape(-1, 2)) and np.allclose(mesh.loop_normals, normals.reshape(-1, 3))
+    assert mesh.texture == (tmp_path / "c.png").resolve()
+    assert mesh.maps == {"roughness": (tmp_path / "r.png").resolve(), "metallic": (tmp_path / "m.png").resolve(),
+                         "normal": (tmp_path / "n.png").resolve()}
+    assert path.read_text().count("\nvn ") == 2 and path.read_text().count("\nvt ") == 4  # shared values once
+
+
 def test_obj_reader_ngons_without_uvs_and_errors(tmp_path):
     path = tmp_path / "q.obj"
     path.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1//1 2//1 3//1 4//1\n")

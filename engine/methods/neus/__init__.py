@@ -66,6 +66,8 @@ import numpy as np
 import torch
 
 from ...fields import albedo_colours
+from ...fields.sdf import sdf_normals
+from ...shading.visibility import mesh_occlusion
 from ..base import Method, MethodInput, MethodOutput
 from .extraction import extract_mesh, remove_support_plane
 from .initialization import fit_to_cache, initial_sdf
@@ -102,9 +104,15 @@ def run_neus(data: MethodInput) -> MethodOutput:
     start = "visual hull" if not mask_free else "located object" if data.hints is not None else "sphere"
     stats.update({"mask_free": mask_free, "start": start, "mesh_resolution": opts.mesh_resolution,
                   "faces_extracted": len(mesh.faces)})
+    vertices, faces = mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32)
+    if model.material is not None:
+        return MethodOutput(vertices, faces, stats, losses={STAGE: losses},
+                            material=model.material.export(normal=sdf_normals(model.sdf), occlusion=mesh_occlusion(
+                                torch.from_numpy(vertices).to(device), torch.from_numpy(faces).long().to(device),
+                                offset=opts.shadow_offset)))
     albedo = model.colour.albedo
-    return MethodOutput(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), stats,
-                        losses={STAGE: losses}, albedo=lambda points: albedo_colours(albedo, points))
+    return MethodOutput(vertices, faces, stats, losses={STAGE: losses},
+                        albedo=lambda points: albedo_colours(albedo, points))
 
 
 NEUS = Method(

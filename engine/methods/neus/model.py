@@ -9,6 +9,7 @@ import torch
 
 from ...fields import AlbedoField
 from ...fields.sdf import BackgroundField, ColourHead, SDFField
+from ...shading.material import PBRMaterial
 from .options import NeuSOptions
 
 
@@ -28,7 +29,11 @@ class NeuSModel(torch.nn.Module):
                  table: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         super().__init__()
         self.sdf = SDFField(levels=opts.levels, finest=opts.finest, table_size=2**opts.log2_table)
-        self.colour = ColourHead(AlbedoField(levels=opts.levels, finest=opts.finest), self.sdf.features)
+        # With material=pbr a learned material and light (shaded in .pbr) replace the colour head.
+        pbr = opts.material == "pbr"
+        self.colour = None if pbr else ColourHead(AlbedoField(levels=opts.levels, finest=opts.finest),
+                                                  self.sdf.features)
+        self.material = PBRMaterial(opts, levels=opts.levels, finest=opts.finest) if pbr else None
         self.background = BackgroundField() if mask_free else None
         # Started sharp from a hull (of the masks, or of the automatic masks without them), softer
         # from the blind sphere start (the surface has far to go; ``inv_s_init_mask_free``).

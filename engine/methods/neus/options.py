@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...options import MeshOptions, check_presets, option
+from ...options import check_presets, option
+from ...shading.options import PBROptions
 
 
 @dataclass(frozen=True)
-class NeuSOptions(MeshOptions):
+class NeuSOptions(PBROptions):
     """Options of the ``neus`` method; the defaults are the ``balanced`` preset."""
 
     # Optimization length and batch.

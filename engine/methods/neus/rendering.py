@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ...render.volume import composite_weights, neus_alpha
 from ...utils.math import ray_box
+from . import pbr
 from .model import NeuSModel
 from .options import NeuSOptions
 from .sampling import SurfaceCache, march_cache
@@ -33,7 +34,8 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
     table = model.height if model.has_table else None
     centre, hit, deepest, bare = march_cache(cache, origins, directions, near, far, table=table)
     count = len(origins)
-    colour = origins.new_zeros(count, 3)
+    channels = 3 if model.material is None else pbr.CHANNELS  # pbr: the material and normal, shaded later
+    colour = origins.new_zeros(count, channels)
     albedo = origins.new_zeros(count, 3)
     opacity = origins.new_zeros(count)
     depth = origins.new_zeros(count)
@@ -41,7 +43,9 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
     eikonal = origins.new_zeros(())
     if bool(bare.any()):
         t, table_albedo = model.table_colour(origins[bare], directions[bare], far[bare])  # [B], [B, 3]
-        colour[bare], albedo[bare], opacity[bare], depth[bare] = table_albedo, table_albedo, 1.0, t
+        table_values = table_albedo if model.material is None else pbr.table_channels(
+            table_albedo, model.table_up.expand_as(table_albedo))
+        colour[bare], albedo[bare], opacity[bare], depth[bare] = table_values, table_albedo, 1.0, t
         normal[bare] = model.table_up
     hit = hit & ~bare
     if not bool(hit.any()):
@@ -77,13 +81,18 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
                                           deepest=deepest[hit])
         normals = F.normalize(normals + table_share.reshape(-1, 1) * (model.table_up - normals), dim=-1)
     weights = composite_weights(alpha)  # [H, T]
-    sample_colour, sample_albedo = model.colour(points, features, normals, views)
+    if model.material is None:
+        sample_colour, sample_albedo = model.colour(points, features, normals, views)
+    else:
+        sample_colour = pbr.sample_channels(model, points, normals)
+        sample_albedo = sample_colour[:, :3]
     if table is not None:  # the table is diffuse: its share of a sample's colour is its albedo alone
         table_albedo = model.table_colour(o, d, far[hit])[1][:, None].expand(-1, taken, -1).reshape(-1, 3)
+        table_values = table_albedo if model.material is None else pbr.table_channels(table_albedo, normals)
         share = table_share.reshape(-1, 1)
-        sample_colour = sample_colour + share * (table_albedo - sample_colour)
+        sample_colour = sample_colour + share * (table_values - sample_colour)
         sample_albedo = sample_albedo + share * (table_albedo - sample_albedo)
-    colour[hit] = (weights[..., None] * sample_colour.view(-1, taken, 3)).sum(1)
+    colour[hit] = (weights[..., None] * sample_colour.view(-1, taken, channels)).sum(1)
     albedo[hit] = (weights.detach()[..., None] * sample_albedo.view(-1, taken, 3)).sum(1)
     opacity[hit] = weights.sum(1)
     depth[hit] = (weights * t).sum(1)

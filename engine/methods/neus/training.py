@@ -10,10 +10,12 @@ import torch.nn.functional as F
 
 from ...fields import HashGrid
 from ...losses import LossLog, depth_normal_losses, descend, weighted_sum, without_off_maps
+from ...shading.options import pbr_weights
 from ..base import MethodInput
 from .extraction import cached_surface
 from .model import NeuSModel
 from .options import NeuSOptions
+from .pbr import pbr_losses
 from .rendering import render_rays
 from .sampling import SurfaceCache, sample_pixels
 
@@ -23,7 +25,7 @@ STAGE = "optimizing the SDF"
 def loss_weights(opts: NeuSOptions) -> dict[str, float]:
     """The weight of each named loss term of a step (see :func:`train`)."""
     return {"colour": 1.0, "albedo": opts.albedo_weight, "eikonal": opts.eikonal_weight, "mask": opts.mask_weight,
-            "depth": opts.depth_weight, "normal": opts.normal_weight}
+            "depth": opts.depth_weight, "normal": opts.normal_weight, **pbr_weights(opts)}
 
 
 def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator
@@ -55,9 +57,10 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
     weights = loss_weights(opts)
     log = LossLog(iterations)
     grids = [module.tables for module in model.modules() if isinstance(module, HashGrid)]
-    networks = [p for p in model.parameters() if all(p is not q for q in [*grids, model.log_inv_s])]
+    light = [] if model.material is None else list(model.material.light.parameters())
+    networks = [p for p in model.parameters() if all(p is not q for q in [*grids, *light, model.log_inv_s])]
     groups = [{"params": grids, "lr": opts.lr}, {"params": networks, "lr": opts.lr_mlp},
-              {"params": [model.log_inv_s], "lr": opts.lr_inv_s}]
+              {"params": [model.log_inv_s], "lr": opts.lr_inv_s}, {"params": light, "lr": opts.lr_light}]
     optimizer = torch.optim.Adam(groups, eps=1e-15, fused=True)  # mask-free step 0.166 -> 0.154 s (2 threads)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     levels = model.sdf.levels
@@ -84,8 +87,12 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
             background = torch.rand(len(origins), 3, generator=generator).to(origins.device)
             target = target * mask[:, None] + background * (1 - mask[:, None])
         clear = 1.0 - out["opacity"][:, None]
-        losses = {"colour": (out["colour"] + clear * background - target).abs().mean(),
-                  "albedo": (out["albedo"] + clear.detach() * background.detach() - target).abs().mean()}
+        if model.material is None:
+            losses = {"colour": (out["colour"] + clear * background - target).abs().mean(),
+                      "albedo": (out["albedo"] + clear.detach() * background.detach() - target).abs().mean()}
+        else:
+            losses = pbr_losses(model, cache, out, origins, directions, target=target, background=background,
+                                opts=opts)
         if not frozen:
             free = lo + torch.rand(len(origins), 3, generator=generator).to(lo.device) * (hi - lo)  # [R, 3]
             free_gradient = model.sdf.with_gradient(free)[2]

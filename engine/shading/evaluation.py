@@ -1,0 +1,103 @@
+"""The asset of a PBR fit rendered under a light by the engine's own rasterizer: for scores on test
+views (the capture's light, the one the fit found) and pictures. Blender's Cycles renders the same
+asset for the relighting score (``engine evaluate``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..cameras import Cameras
+from ..data.transforms import find_transforms, load_split
+from ..evaluate import views_psnr
+from ..protocol import ReconstructJob
+from ..render import RayCaster, antialias, interpolate, rasterize
+from ..roi import Normalization
+from ..texture import TexturedMesh
+from .colour import srgb_decode, srgb_encode
+from .light import SceneLight
+from .rendering import vertex_normals
+from .surface import shade
+from .visibility import mesh_visibility
+
+if TYPE_CHECKING:
+    from ..methods.base import Material
+
+# Ambient-occlusion rays per pixel of a rendered view.
+RENDER_AO_RAYS = 32
+
+
+def light_from_description(description: dict[str, Any]) -> SceneLight:
+    """The :class:`SceneLight` of a ``LearnedLight.description`` (as ``report.json`` keeps it)."""
+    lobes = description["environment"]["lobes"]
+    light = SceneLight(lobes=len(lobes))
+    with torch.no_grad():
+        light.sun_axis.copy_(torch.tensor(description["sun"]["direction"]))
+        light.log_sun.copy_(torch.tensor(description["sun"]["irradiance"]).clamp_min(1e-12).log())
+        light.log_ambient.copy_(torch.tensor(description["environment"]["ambient"]).clamp_min(1e-12).log())
+        if lobes:
+            sharpness = torch.tensor([lobe["sharpness"] for lobe in lobes]) / light.max_sharpness
+            light.lobe_axes.copy_(torch.tensor([lobe["axis"] for lobe in lobes]))
+            light.lobe_sharpness.copy_(torch.logit(sharpness.clamp(1e-6, 1 - 1e-6)))
+            light.log_lobe_amplitude.copy_(torch.tensor([lobe["amplitude"] for lobe in lobes]).clamp_min(1e-12).log())
+    return light
+
+
+def at(function: Callable[[np.ndarray], np.ndarray], points: torch.Tensor) -> torch.Tensor:
+    """A numpy field of :class:`Material` evaluated at ``points [P, 3]``, as a float32 tensor on their device."""
+    return torch.as_tensor(np.asarray(function(points.cpu().numpy()), dtype=np.float32), device=points.device)
+
+
+@torch.no_grad()
+def render_lit(vertices: torch.Tensor, faces: torch.Tensor, material: Material, cameras: Cameras, *,
+               light: SceneLight | None = None, offset: float = 0.01, background: float = 1.0, chunk: int = 4,
+               seed: int = 0) -> torch.Tensor:
+    """``[N, H, W, 3]`` sRGB images of the mesh ``(vertices [V, 3], faces [F, 3])`` (unit volume, like
+    ``cameras``) wearing ``material``, lit by ``light`` (default: the material's own), over a grey
+    ``background``: interpolated vertex normals (or the material's normal field), the sun's shadows
+    and :data:`RENDER_AO_RAYS` occlusion rays per pixel against the same mesh, no tone mapping
+    beyond the sRGB curve (clipped at 1, as Cycles' Standard view does)."""
+    light = (light or light_from_description(material.light.description)).to(vertices.device)
+    generator = torch.Generator().manual_seed(seed)
+    caster = RayCaster(vertices, faces)
+    smooth = vertex_normals(vertices, faces)
+    images = []
+    for start in range(0, len(cameras), chunk):
+        views = cameras[start:start + chunk]
+        frags = rasterize(vertices, faces, views)
+        covered = frags.face_id >= 0
+        points = interpolate(vertices, faces, frags)[covered]  # [P, 3]
+        normals = F.normalize(interpolate(smooth, faces, frags)[covered], dim=-1)
+        if material.normal is not None:
+            normals = at(material.normal, points)
+        centres = views.centers.to(points)[:, None, None].expand(*covered.shape, 3)[covered]
+        sun_visibility, occlusion = mesh_visibility(caster, points, normals, light.sun_direction, rays=RENDER_AO_RAYS,
+                                                    offset=offset, generator=generator)
+        radiance = shade(light, normals, F.normalize(centres - points, dim=-1),
+                         base=srgb_decode(at(material.base_colour, points)), roughness=at(material.roughness, points),
+                         metallic=at(material.metallic, points), sun_visibility=sun_visibility, occlusion=occlusion)
+        image = torch.full((*covered.shape, 3), background, device=points.device)
+        image[covered] = srgb_encode(radiance).clamp(0.0, 1.0)
+        images.append(antialias(image, frags, vertices, faces, views).clamp(0.0, 1.0))
+    return torch.cat(images) if images else torch.zeros(0, cameras.height, cameras.width, 3)
+
+
+
+def material_metrics(mesh: TexturedMesh, material: Material | None, normalization: Normalization,
+                     job: ReconstructJob) -> dict[str, float]:
+    """With a PBR ``material``, ``psnr_lit``: the asset lit by the light the fit found
+    (:func:`render_lit`, the material's fields on the exported mesh) against the ``test`` views.
+    (The albedo PSNR against ``test_albedo`` is :func:`engine.evaluate.view_metrics`'s, for every asset.)"""
+    metrics: dict[str, float] = {}
+    dataset = Path(job.dataset)
+    if material is not None and find_transforms(dataset, "test") is not None:
+        test = normalization.split_to_unit(load_split(dataset, "test", scale=job.image_scale))
+        vertices = normalization.to_unit(torch.as_tensor(mesh.vertices, dtype=torch.float32))
+        faces = torch.as_tensor(mesh.faces, dtype=torch.long)
+        metrics["psnr_lit"] = views_psnr(lambda cameras: render_lit(vertices, faces, material, cameras), test)
+    return metrics

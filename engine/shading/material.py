@@ -1,0 +1,94 @@
+"""A learned PBR material (base colour, roughness, metallic over the unit volume) and its light."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..fields import AlbedoField, albedo_colours
+from .colour import srgb_decode
+from .light import SceneLight
+from .options import PBROptions
+from .surface import shade
+
+if TYPE_CHECKING:
+    from ..methods.base import Material
+
+# Start values: a mid roughness, no metal (sigmoid logits of the field's last layer).
+ROUGHNESS_START_LOGIT = 0.0
+METALLIC_START_LOGIT = -4.0
+
+
+class PBRMaterial(nn.Module):
+    """The material field (one hash grid + MLP, 5 channels: sRGB base colour, roughness, metallic)
+    and the :class:`SceneLight`, learned together with a method's surface."""
+
+    def __init__(self, opts: PBROptions, levels: int = 12, finest: int = 512) -> None:
+        super().__init__()
+        self.field = AlbedoField(levels=levels, finest=finest, channels=5)
+        with torch.no_grad():
+            self.field.mlp[-1].bias[3:] = torch.tensor([ROUGHNESS_START_LOGIT, METALLIC_START_LOGIT])
+        self.light = SceneLight(lobes=opts.light_lobes)
+        self.ao_rays, self.shadow_offset = opts.ao_rays, opts.shadow_offset
+        self.generator = torch.Generator().manual_seed(0)  # the occlusion rays' directions
+        self.register_buffer("sun_started", torch.zeros((), dtype=torch.bool))
+
+    @property
+    def sun_placed(self) -> bool:
+        """Whether :meth:`place_sun` has run."""
+        return bool(self.sun_started)
+
+    def place_sun(self, normals: torch.Tensor, brightness: torch.Tensor) -> None:
+        """Start the sun from the surface's ``normals [P, 3]`` and the images' linear ``brightness [P]``
+        there (:meth:`SceneLight.point_sun_at`), once."""
+        self.light.point_sun_at(normals, brightness)
+        self.sun_started.fill_(True)
+
+    def forward(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(base colour [P, 3] sRGB-encoded, roughness [P], metallic [P])`` at unit-volume ``points [P, 3]``."""
+        values = self.field(points)
+        return values[:, :3], values[:, 3], values[:, 4]
+
+    def radiance(self, points: torch.Tensor, normals: torch.Tensor, views: torch.Tensor, *,
+                 sun_visibility: torch.Tensor, occlusion: torch.Tensor) -> torch.Tensor:
+        """``[P, 3]`` linear radiance of ``points [P, 3]`` towards the viewer (see
+        :func:`engine.shading.surface.shade` for the arguments)."""
+        base, roughness, metallic = self(points)
+        return shade(self.light, normals, views, base=srgb_decode(base), roughness=roughness, metallic=metallic,
+                     sun_visibility=sun_visibility, occlusion=occlusion)
+
+    def regularizers(self, points: torch.Tensor, radius: float) -> dict[str, torch.Tensor]:
+        """The material's and the light's priors at surface ``points [P, 3]``, unweighted:
+        ``albedo_smooth`` and ``roughness_smooth`` (L1 between the values at the points and at a
+        jitter of standard deviation ``radius`` away), ``metallic`` (the mean metalness) and the
+        light's (:meth:`SceneLight.regularizers`)."""
+        here, there = self.field(points), self.field(points + torch.randn_like(points) * radius)
+        difference = (here - there).abs()
+        return {"albedo_smooth": difference[:, :3].mean(), "roughness_smooth": difference[:, 3].mean(),
+                "metallic": here[:, 4].mean(), **self.light.regularizers()}
+
+    def export(self, normal: Callable[[np.ndarray], np.ndarray] | None = None,
+               occlusion: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Material:
+        """The :class:`~engine.methods.base.Material` the method hands to the pipeline (a frozen copy
+        of nothing: it evaluates this module, which must no longer be trained)."""
+        from ..methods.base import LearnedLight, Material  # noqa: PLC0415 -- the methods import this module
+
+        def channel(index: slice | int) -> Callable[[np.ndarray], np.ndarray]:
+            return lambda points: albedo_colours(self.field, points)[:, index]
+
+        light = self.light
+
+        def evaluate(function: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[np.ndarray], np.ndarray]:
+            def run(directions: np.ndarray) -> np.ndarray:
+                with torch.no_grad():
+                    device = light.log_sun.device
+                    return function(torch.as_tensor(directions, dtype=torch.float32, device=device)).cpu().numpy()
+            return run
+
+        return Material(base_colour=channel(slice(0, 3)), roughness=channel(3), metallic=channel(4),
+                        light=LearnedLight(light.describe(), evaluate(light.environment), evaluate(light.radiance)),
+                        normal=normal, occlusion=occlusion)

@@ -1,0 +1,143 @@
+"""A PBR asset: a learned material baked onto a low-poly mesh's UV layout, and its light as an HDR.
+
+The maps (glTF 2.0's metallic-roughness model, which Blender's Principled BSDF shares):
+
+* **base colour**: the material's de-lit base colour, sRGB (``TexturedMesh.texture``);
+* **ORM**: occlusion, roughness and metallic in the red, green and blue channels, linear
+  (``TexturedMesh.orm``; glTF reads roughness from green and metallic from blue, and occlusion
+  from red of the same image);
+* **normal map**: the dense surface's normals in the low-poly mesh's MikkTSpace tangent frame
+  (``TexturedMesh.normal_map``, :mod:`.surface_maps`).
+
+Every map is read at each texel's *dense point* (the method's full-resolution surface under it).
+Occlusion varies slowly, so it is computed on a texture ``OCCLUSION_SCALE`` times smaller and
+scaled up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..shading.visibility import mesh_occlusion
+from .bake import fill_texture
+from .environment import add_sun, environment_image
+from .surface_maps import DenseSurface, bake_normal_map, sample_surface
+from .textured_mesh import TexturedMesh
+from .unwrap import decimate, unwrap
+
+if TYPE_CHECKING:
+    from ..methods.base import LearnedLight, Material
+
+OCCLUSION_SCALE = 4
+# Occlusion rays start this far (fraction of the bounding-box diagonal) off the dense surface.
+OCCLUSION_OFFSET = 2e-3
+# Side of the equirectangular environment image in pixels (width; the height is half).
+ENVIRONMENT_WIDTH = 1024
+
+
+def pbr_mesh(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    material: Material,
+    to_unit: Callable[[np.ndarray], np.ndarray],
+    *,
+    target_faces: int = 20_000,
+    texture_size: int = 1024,
+    on_step: Callable[[int, int], None] | None = None,
+) -> TexturedMesh:
+    """Decimate and UV-unwrap the dense mesh, then bake ``material`` and the dense surface's detail
+    onto the result (:func:`pbr_textures`).
+
+    Args:
+        vertices, faces: the dense mesh (``[V, 3]`` world positions, ``[F, 3]`` indices).
+        material: the learned material (its fields take unit-volume points).
+        to_unit: world points ``[P, 3]`` -> the material's unit-volume points ``[P, 3]``.
+        target_faces, texture_size: as :func:`engine.texture.texture_mesh`.
+        on_step: ``(step, total)`` progress callback; it may raise to cancel.
+    """
+    low_vertices, low_faces = decimate(vertices, faces, target_faces)
+    low_vertices, low_faces, uvs, normals = unwrap(low_vertices, low_faces, texture_size)
+    mesh = TexturedMesh(low_vertices, low_faces, uvs, normals, np.zeros((1, 1, 3), np.uint8), "")
+    return pbr_textures(mesh, vertices, faces, material, to_unit, texture_size=texture_size, on_step=on_step)
+
+
+def pbr_textures(
+    mesh: TexturedMesh,
+    dense_vertices: np.ndarray,
+    dense_faces: np.ndarray,
+    material: Material,
+    to_unit: Callable[[np.ndarray], np.ndarray],
+    *,
+    texture_size: int = 1024,
+    on_step: Callable[[int, int], None] | None = None,
+) -> TexturedMesh:
+    """``mesh`` (UV-mapped, world frame) with its base colour, ORM and normal map baked from
+    ``material`` read on the dense surface ``dense_vertices [Vd, 3]``, ``dense_faces [Fd, 3]``.
+
+    Returns:
+        The same geometry with ``texture`` (base colour, sRGB), ``orm`` and ``normal_map`` of
+        ``texture_size`` squared texels.
+    """
+    steps = 4
+
+    def step(done: int) -> None:
+        if on_step is not None:
+            on_step(done, steps)
+
+    step(0)
+    dense = DenseSurface(dense_vertices, dense_faces)
+    samples = sample_surface(mesh.vertices, mesh.faces, mesh.uvs, mesh.normals, dense=dense,
+                             texture_size=texture_size)
+    unit = np.asarray(to_unit(samples.points), dtype=np.float32)
+    if material.normal is not None and samples.found.any():
+        samples.normals[samples.found] = _unit(material.normal(unit[samples.found]))
+    step(1)
+    base = fill_texture(samples.texel, samples.points, material.base_colour(unit), texture_size)
+    roughness = fill_texture(samples.texel, samples.points, material.roughness(unit), texture_size)
+    metallic = fill_texture(samples.texel, samples.points, material.metallic(unit), texture_size)
+    step(2)
+    occlusion = _occlusion_texture(mesh, dense, material, to_unit, texture_size)
+    step(3)
+    normal_map = bake_normal_map(samples)
+    step(4)
+    orm = np.concatenate([occlusion[..., None], roughness[..., :1], metallic[..., :1]], axis=-1)
+    return replace(mesh, texture=base, orm=orm, normal_map=normal_map, source="learned PBR material")
+
+
+def _occlusion_texture(mesh: TexturedMesh, dense: DenseSurface, material: Material,
+                       to_unit: Callable[[np.ndarray], np.ndarray], texture_size: int) -> np.ndarray:
+    """``[S, S]`` uint8 ambient occlusion, baked at ``S / OCCLUSION_SCALE`` and scaled up bilinearly:
+    the material's own estimate when it has one, else rays against the dense surface."""
+    small = max(16, texture_size // OCCLUSION_SCALE)
+    samples = sample_surface(mesh.vertices, mesh.faces, mesh.uvs, mesh.normals, dense=dense, texture_size=small)
+    if material.occlusion is not None:
+        values = material.occlusion(np.asarray(to_unit(samples.points), dtype=np.float32), samples.normals)
+    else:
+        occlusion = mesh_occlusion(torch.as_tensor(dense.vertices, dtype=torch.float32), torch.as_tensor(dense.faces),
+                                   offset=OCCLUSION_OFFSET * dense.diagonal)
+        values = occlusion(samples.points, samples.normals)
+    image = fill_texture(samples.texel, samples.points, np.asarray(values, dtype=np.float32), small)[..., 0]
+    return np.asarray(Image.fromarray(image, "L").resize((texture_size, texture_size), Image.BILINEAR))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def environment_hdr(light: LearnedLight, width: int = ENVIRONMENT_WIDTH) -> np.ndarray:
+    """All of ``light`` as an equirectangular radiance map ``[width / 2, width, 3]`` (linear, row 0 at
+    the top, Blender's world mapping): the environment sampled per pixel plus the sun splatted as a
+    disc that keeps its irradiance (:func:`.environment.add_sun`)."""
+    image = environment_image(light.environment, width)
+    sun = light.description.get("sun")
+    if sun is not None:
+        image = add_sun(image, np.asarray(sun["direction"]), np.asarray(sun["irradiance"]),
+                        float(sun.get("angle_deg", 1.0)))
+    return image
