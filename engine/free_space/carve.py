@@ -6,8 +6,9 @@ covers (the inside of a cup, a bowl, a box): points on the inner wall are seen f
 lines of sight to them cross the hollow.
 
 The points are sparse (a few hundred per view), so single lines of sight leave a sponge. Each view
-therefore splats the depths of the points it sees into a depth map, every pixel within
-``radius`` pixels of an observation taking the *nearest* of their depths (so that near an edge in
+therefore splats the depths of the points it sees into a depth map, every pixel within its
+``radius`` (a share of the mean spacing between that view's observations, see
+:mod:`engine.free_space.start`) of an observation taking the *nearest* of their depths (so that near an edge in
 the image, the nearer surface wins and what lies just behind it is not opened), and a grid point
 is empty in that view when it lies at least ``margin`` in front of the depth at its pixel. A point
 inside the hull that enough views call empty is carved.
@@ -21,9 +22,9 @@ from ..cameras import Cameras
 from .points import SparsePoints
 
 
-def splatted_depths(sparse: SparsePoints, cameras: Cameras, radius: int) -> torch.Tensor:
-    """``[N, H, W]`` for every view the camera-space depth of the nearest observation within
-    ``radius`` pixels (a disc), ``inf`` where there is none."""
+def splatted_depths(sparse: SparsePoints, cameras: Cameras, radius: torch.Tensor) -> torch.Tensor:
+    """``[N, H, W]`` for every view the camera-space depth of the nearest observation within the
+    view's ``radius`` (``[N]`` whole pixels; a disc), ``inf`` where there is none."""
     n, h, w = len(cameras), cameras.height, cameras.width
     device = sparse.points.device
     depth = torch.full((n * h * w,), float("inf"), device=device)
@@ -31,18 +32,18 @@ def splatted_depths(sparse: SparsePoints, cameras: Cameras, radius: int) -> torc
         return depth.reshape(n, h, w)
     observed = sparse.depths(cameras)  # [O]
     column, row = sparse.pixels[:, 0].floor().long(), sparse.pixels[:, 1].floor().long()
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            if dx * dx + dy * dy > radius * radius:
-                continue
+    reach = radius.to(device)[sparse.views] ** 2  # [O]
+    widest = int(radius.max())
+    for dy in range(-widest, widest + 1):
+        for dx in range(-widest, widest + 1):
             x, y = column + dx, row + dy
-            inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+            inside = (x >= 0) & (x < w) & (y >= 0) & (y < h) & (dx * dx + dy * dy <= reach)
             flat = (sparse.views * h + y) * w + x
             depth.scatter_reduce_(0, flat[inside], observed[inside], reduce="amin")
     return depth.reshape(n, h, w)
 
 
-def empty_votes(positions: torch.Tensor, sparse: SparsePoints, cameras: Cameras, *, radius: int, margin: float,
+def empty_votes(positions: torch.Tensor, sparse: SparsePoints, cameras: Cameras, *, radius: torch.Tensor, margin: float,
                 chunk: int = 1 << 18) -> torch.Tensor:
     """``[P]`` int32: for each of ``positions [P, 3]`` (the cameras' frame), the number of views in
     which it lies at least ``margin`` in front of the splatted depth of the points they see

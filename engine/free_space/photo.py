@@ -21,7 +21,7 @@ from scipy.ndimage import binary_erosion, gaussian_filter, uniform_filter
 
 from ..data.dataset import DatasetSplit
 from ..geometry.grid_surface import extract_surface
-from ..render import rasterize
+from ..render import RayCaster
 
 # The depth test's tolerance, in cells: a voxel centre lies up to about one cell behind the surface of its volume.
 DEPTH_TOLERANCE_CELLS = 1.5
@@ -32,8 +32,6 @@ BLUR_PIXELS = 1.0
 MIN_FACING = 0.3
 # A voxel is carved only when at least this share of its surface neighbours disagree too (see in_agreement).
 NEIGHBOUR_SHARE = 0.6
-# Views rasterized per chunk (bounds the memory of the depth maps' ray casts).
-VIEWS_PER_CHUNK = 16
 
 
 def photo_carve(occupancy: np.ndarray, origin: np.ndarray, cell: float, split: DatasetSplit, *, threshold: float,
@@ -43,14 +41,16 @@ def photo_carve(occupancy: np.ndarray, origin: np.ndarray, cell: float, split: D
 
     Args:
         split: the views (cameras in the grid's frame; with masks, only pixels inside them count).
-        threshold: a surface voxel is removed when the standard deviation of its colours across the
-            views that see it (RGB in [0, 1], averaged over the channels) is above this.
+        threshold: a surface voxel is removed when its colours disagree by more than this across the
+            views that see it (:func:`colour_spread`) and most of its surface neighbours' do too
+            (:func:`in_agreement`).
         min_views: voxels seen by fewer views are kept (nothing to compare).
-        rounds: at most this many rounds of (render the surface, test its voxels, carve).
+        rounds: at most this many rounds of (render the surface, test its voxels, carve); the
+            rounds stop early once one carves less than 0.1% of the surface voxels.
     """
     occupancy = occupancy.copy()
     device = split.images.device
-    images = blurred(split.images)
+    views = Views(split)
     for round_index in range(rounds):
         if on_step is not None:
             on_step(round_index, rounds)
@@ -60,8 +60,7 @@ def photo_carve(occupancy: np.ndarray, origin: np.ndarray, cell: float, split: D
         if len(index) == 0:
             break
         centres = torch.tensor(origin + index * cell, dtype=torch.float32, device=device)
-        spread = colour_spread(centres, occupancy, origin=origin, cell=cell, split=split, images=images,
-                               min_views=min_views)
+        spread = colour_spread(centres, occupancy, origin=origin, cell=cell, views=views, min_views=min_views)
         carve = in_agreement(index, (spread > threshold).cpu().numpy(), occupancy.shape)
         if not carve.any():
             break
@@ -72,6 +71,57 @@ def photo_carve(occupancy: np.ndarray, origin: np.ndarray, cell: float, split: D
     if on_step is not None:
         on_step(rounds, rounds)
     return occupancy
+
+
+class Views:
+    """What every round of :func:`photo_carve` needs of the views: the blurred images ``[N, 3, H, W]``,
+    the masks (or ``None``), the cameras and their pixel rays."""
+
+    def __init__(self, split: DatasetSplit) -> None:
+        self.cameras = split.cameras
+        self.images = blurred(split.images).permute(0, 3, 1, 2)  # [N, 3, H, W]
+        self.masks = split.masks
+        directions = split.cameras.pixel_directions().float()  # [N, H, W, 3]
+        self.directions = directions.reshape(-1, 3)
+        self.origins = split.cameras.centers.float()[:, None, None].expand_as(directions).reshape(-1, 3)
+        # Distance along a pixel's ray -> depth along the viewing axis.
+        self.to_depth = (directions * split.cameras.forward.float()[:, None, None]).sum(-1)  # [N, H, W]
+
+    def depth_maps(self, vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        """``[N, H, W]`` camera-space depth of the mesh at every pixel, ``inf`` where it is not seen."""
+        _, t = RayCaster(vertices, faces).cast(self.origins, self.directions)
+        return t.reshape(self.to_depth.shape) * self.to_depth
+
+
+def colour_spread(centres: torch.Tensor, occupancy: np.ndarray, *, origin: np.ndarray, cell: float, views: Views,
+                  min_views: int) -> torch.Tensor:
+    """``[S]`` how much the colours of the voxels at ``centres [S, 3]`` disagree across the views
+    that see them past the surface of ``occupancy`` and not at a grazing angle: the median over
+    those views of the colour's distance (mean over RGB) to the per-channel median colour; 0 for
+    voxels seen by fewer than ``min_views``."""
+    mesh = extract_surface(occupancy, origin, cell)
+    depth_maps = views.depth_maps(torch.tensor(mesh.vertices, dtype=torch.float32, device=centres.device),
+                                  torch.tensor(mesh.faces, dtype=torch.long, device=centres.device))  # [N, H, W]
+    normals = outward_normals(occupancy, origin, cell, centres)  # [S, 3]
+    cameras = views.cameras
+    n, h, w = depth_maps.shape
+    pixels, depth = cameras.project(centres)  # [N, S, 2], [N, S]
+    column, row = pixels[..., 0].floor().long().clamp(0, w - 1), pixels[..., 1].floor().long().clamp(0, h - 1)
+    view = torch.arange(n, device=centres.device)[:, None].expand_as(column)
+    size = torch.tensor([w, h], device=centres.device, dtype=pixels.dtype)
+    visible = (depth > 0) & (pixels >= 0).all(-1) & (pixels < size).all(-1)
+    visible &= depth <= depth_maps[view, row, column] + DEPTH_TOLERANCE_CELLS * cell
+    towards = F.normalize(cameras.centers.float()[:, None] - centres[None], dim=-1)  # [N, S, 3]
+    visible &= (towards * normals[None]).sum(-1) > MIN_FACING
+    if views.masks is not None:
+        visible &= views.masks[view, row, column] > 0.5
+    grid = (pixels / size * 2.0 - 1.0)[:, None]  # [N, 1, S, 2]
+    colours = F.grid_sample(views.images, grid.to(views.images.dtype), mode="bilinear",
+                            align_corners=False)[:, :, 0].permute(2, 0, 1)  # [S, N, 3]
+    colours = torch.where(visible.T[..., None], colours, torch.full_like(colours, float("nan")))
+    median = colours.nanmedian(dim=1).values  # [S, 3]
+    spread = (colours - median[:, None]).abs().mean(-1).nanmedian(dim=1).values  # [S]
+    return torch.where(visible.sum(0) >= min_views, spread, torch.zeros_like(spread))
 
 
 def in_agreement(index: np.ndarray, inconsistent: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -98,44 +148,6 @@ def blurred(images: torch.Tensor) -> torch.Tensor:
     channels = F.conv2d(F.pad(channels, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
     channels = F.conv2d(F.pad(channels, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
     return channels.reshape(images.shape[0], 3, *images.shape[1:3]).permute(0, 2, 3, 1)
-
-
-def colour_spread(centres: torch.Tensor, occupancy: np.ndarray, *, origin: np.ndarray, cell: float,
-                  split: DatasetSplit, images: torch.Tensor, min_views: int) -> torch.Tensor:
-    """``[S]`` how much the colours of the voxels at ``centres [S, 3]`` disagree across the views
-    that see them past the surface of ``occupancy`` and not at a grazing angle: the median over
-    those views of the colour's distance (mean over RGB) to the per-channel median colour; 0 for
-    voxels seen by fewer than ``min_views``."""
-    mesh = extract_surface(occupancy, origin, cell)
-    vertices = torch.tensor(mesh.vertices, dtype=torch.float32, device=centres.device)
-    faces = torch.tensor(mesh.faces, dtype=torch.long, device=centres.device)
-    normals = outward_normals(occupancy, origin, cell, centres)  # [S, 3]
-    cameras = split.cameras
-    size = torch.tensor([cameras.width, cameras.height], device=centres.device, dtype=torch.float32)
-    colours = torch.full((len(centres), len(cameras), 3), float("nan"), device=centres.device)
-    for first in range(0, len(cameras), VIEWS_PER_CHUNK):
-        chunk = cameras[first:first + VIEWS_PER_CHUNK]
-        depth_maps = rasterize(vertices, faces, chunk).depth  # [n, H, W], 0 where nothing is hit
-        pixels, depth = chunk.project(centres)  # [n, S, 2], [n, S]
-        towards = F.normalize(chunk.centers.to(centres)[:, None] - centres[None], dim=-1)  # [n, S, 3]
-        for k in range(len(chunk)):
-            view = first + k
-            inside = (depth[k] > 0) & (pixels[k] >= 0).all(-1) & (pixels[k] < size).all(-1)
-            column = pixels[k, :, 0].long().clamp(0, cameras.width - 1)
-            row = pixels[k, :, 1].long().clamp(0, cameras.height - 1)
-            front = depth_maps[k, row, column]
-            visible = inside & (front > 0) & (depth[k] <= front + DEPTH_TOLERANCE_CELLS * cell)
-            visible &= (towards[k] * normals).sum(-1) > MIN_FACING
-            if split.masks is not None:
-                visible &= split.masks[view, row, column] > 0.5
-            grid = (pixels[k] / size * 2.0 - 1.0)[None, None]  # [1, 1, S, 2]
-            colour = F.grid_sample(images[view].permute(2, 0, 1)[None], grid, mode="bilinear",
-                                   align_corners=False)[0, :, 0].T  # [S, 3]
-            colours[visible, view] = colour[visible]
-    median = colours.nanmedian(dim=1).values  # [S, 3]
-    spread = (colours - median[:, None]).abs().mean(-1).nanmedian(dim=1).values  # [S]
-    seen = (~colours[..., 0].isnan()).sum(1)
-    return torch.where(seen >= min_views, spread, torch.zeros_like(spread))
 
 
 def outward_normals(occupancy: np.ndarray, origin: np.ndarray, cell: float, centres: torch.Tensor) -> torch.Tensor:

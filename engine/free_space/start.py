@@ -21,11 +21,16 @@ from .options import FreeSpaceOptions
 from .photo import photo_carve
 from .points import SIGHT_MARGIN, SparsePoints, triangulate
 
-# The splat radius of the points' depths, as a share of the image's longer side (4 pixels at 256; see carve.py):
-# on the bowl's 128-cell hull 3 / 4 / 6 pixels left Chamfer-L1 0.0109 / 0.0092 / 0.0114 (the hull: 0.0434).
-SPLAT_SHARE = 4 / 256
-# A grid point inside the hull is opened when this many views call it empty.
-MIN_EMPTY_VOTES = 1
+# The splat radius of a view's points' depths (see carve.py), as a share of the mean spacing between its observations
+# (the square root of its mask's area per observation), and its largest value in pixels. On the bowl's 100 views at
+# 256 px (about 240 observations a view, spaced 10 px) 3 / 4 / 6 pixels left its 128-cell hull at Chamfer-L1
+# 0.0109 / 0.0092 / 0.0114 (the hull: 0.0434); at 40 views of 128 px (12 observations a view) 2 pixels left a sponge.
+SPLAT_SHARE = 0.4
+MAX_SPLAT_PIXELS = 12
+# A grid point inside the hull is opened when this many views call it empty: one view alone opens a sheet along the
+# edges where a near surface hides a far one and only the far one has points nearby. On 100 of the bowl's views at
+# 128 px (its start at 64 cells) one or two views gave Chamfer-L1 0.0167 both, normal consistency 0.74 / 0.80.
+MIN_EMPTY_VOTES = 2
 # Photo carving runs on a grid of this many cells (longest side), at most this many rounds.
 PHOTO_RESOLUTION = 96
 PHOTO_ROUNDS = 60
@@ -84,7 +89,7 @@ def find_free_space(split: DatasetSplit, masked: DatasetSplit, *, lo: torch.Tens
         cell = float((hi - lo).max()) / PHOTO_RESOLUTION
         occupancy = mask_occupancy(centres, masked, progress.stage("photo carving: the hull"))
         if sparse is not None and opts.sight_carve:
-            occupancy[empty_nodes(centres, occupancy, sparse, split)] = 0.0
+            occupancy[empty_nodes(centres, occupancy, sparse, masked)] = 0.0
         occupancy = occupancy.reshape(shape).cpu().numpy()
         carved = photo_carve(occupancy, centres[0].cpu().numpy(), cell, masked, threshold=opts.photo_threshold,
                              min_views=PHOTO_MIN_VIEWS, rounds=PHOTO_ROUNDS, on_step=progress.stage("photo carving"))
@@ -92,20 +97,36 @@ def find_free_space(split: DatasetSplit, masked: DatasetSplit, *, lo: torch.Tens
     return FreeSpace(sparse, removed, lo, hi)
 
 
-def empty_nodes(positions: torch.Tensor, occupancy: torch.Tensor, sparse: SparsePoints, split: DatasetSplit
+def empty_nodes(positions: torch.Tensor, occupancy: torch.Tensor, sparse: SparsePoints, masked: DatasetSplit
                 ) -> torch.Tensor:
     """``[P]`` bool: which of ``positions [P, 3]`` lie inside (``occupancy [P]`` above 0.5) and are
-    called empty by at least ``MIN_EMPTY_VOTES`` views (:func:`engine.free_space.carve.empty_votes`)."""
+    called empty by at least ``MIN_EMPTY_VOTES`` of ``masked``'s views
+    (:func:`engine.free_space.carve.empty_votes`, each view's splat radius from its mask's area)."""
     inside = occupancy > 0.5
-    radius = max(1, round(SPLAT_SHARE * max(split.cameras.width, split.cameras.height)))
     empty = torch.zeros_like(inside)
-    empty[inside] = empty_votes(positions[inside], sparse, split.cameras, radius=radius,
+    empty[inside] = empty_votes(positions[inside], sparse, masked.cameras, radius=splat_radius(sparse, masked),
                                 margin=SIGHT_MARGIN) >= MIN_EMPTY_VOTES
     return empty
 
 
-def carved_start(free: FreeSpace, split: DatasetSplit, masked: DatasetSplit, *, lo: torch.Tensor, hi: torch.Tensor,
-                 resolution: int, opts: FreeSpaceOptions, progress: Progress) -> CarvedStart:
+def splat_radius(sparse: SparsePoints, masked: DatasetSplit) -> torch.Tensor:
+    """``[N]`` whole pixels: ``SPLAT_SHARE`` of the mean spacing between each view's observations
+    of the object (the square root of its mask's area per observation inside it; without masks, of
+    the image's per observation), 1 to ``MAX_SPLAT_PIXELS``."""
+    cameras, views = masked.cameras, sparse.views
+    if masked.masks is not None:
+        area = (masked.masks > 0.5).flatten(1).sum(1).float().to(views.device)
+        column = sparse.pixels[:, 0].long().clamp(0, cameras.width - 1)
+        row = sparse.pixels[:, 1].long().clamp(0, cameras.height - 1)
+        views = views[masked.masks[views, row, column] > 0.5]  # the observations of the object
+    else:
+        area = torch.full((len(cameras),), float(cameras.width * cameras.height), device=views.device)
+    seen = torch.bincount(views, minlength=len(cameras)).float()
+    return (SPLAT_SHARE * (area / seen.clamp_min(1)).sqrt()).round().clamp(1, MAX_SPLAT_PIXELS).long()
+
+
+def carved_start(free: FreeSpace, masked: DatasetSplit, *, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
+                 opts: FreeSpaceOptions, progress: Progress) -> CarvedStart:
     """The :class:`CarvedStart` at the lattice nodes of the ``resolution`` grid over ``[lo, hi]``:
     the hull of ``masked``'s masks, opened where the lines of sight to ``free``'s points cross it
     (``opts.sight_carve``) and where photo carving removed voxels."""
@@ -116,7 +137,7 @@ def carved_start(free: FreeSpace, split: DatasetSplit, masked: DatasetSplit, *, 
     carved = occupancy.clone()
     if opts.sight_carve and free.sparse is not None and len(free.sparse) > 0:
         progress.update("finding free space: lines of sight", 0, 1)
-        carved[empty_nodes(nodes.reshape(-1, 3), occupancy.reshape(-1), free.sparse, split).reshape(
+        carved[empty_nodes(nodes.reshape(-1, 3), occupancy.reshape(-1), free.sparse, masked).reshape(
             occupancy.shape)] = 0.0
         progress.update("finding free space: lines of sight", 1, 1)
     if free.removed is not None:

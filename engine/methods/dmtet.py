@@ -254,7 +254,7 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
     lo, hi = lo - pad, hi + pad
 
     free = find_free_space(split, split, lo=lo, hi=hi, opts=opts, progress=progress)
-    start = carved_start(free, split, split, lo=lo, hi=hi, resolution=resolution, opts=opts, progress=progress)
+    start = carved_start(free, split, lo=lo, hi=hi, resolution=resolution, opts=opts, progress=progress)
     lattice_sdf = start.sdf
     sparse = free.sparse if opts.sparse_depth_weight > 0 else None
     lines = free.sparse.sight_lines(split.cameras) if opts.free_space_weight > 0 and free.sparse else None
@@ -271,7 +271,7 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
             if step == refine_at:
                 resolution = round(resolution * opts.refine_factor)
                 lattice_sdf = resample_lattice(grid, sdf, lo, hi, resolution)
-                start = carved_start(free, split, split, lo=lo, hi=hi, resolution=resolution, opts=opts,
+                start = carved_start(free, split, lo=lo, hi=hi, resolution=resolution, opts=opts,
                                      progress=progress)
                 stats["grid_resolutions"].append(resolution)
             grid, start_sdf = band_grid(lattice_sdf, start.hull_sdf, lo, hi, resolution,

@@ -13,12 +13,16 @@ import trimesh
 
 from engine.cameras import Cameras
 from engine.data.dataset import DatasetSplit
-from engine.free_space import FreeSpace, FreeSpaceOptions, SparsePoints, carved_start
+from engine.data.transforms import load_split
+from engine.evaluate import geometry_metrics
+from engine.free_space import FreeSpace, FreeSpaceOptions, SparsePoints, carved_start, find_free_space
 from engine.free_space.losses import free_space_loss
 from engine.free_space.photo import photo_carve
+from engine.geometry.grid_surface import extract_surface
 from engine.methods.dmtet import Batch, render_losses
 from engine.progress import Progress
 from engine.render import rasterize
+from engine.roi import find_roi
 from engine.utils.math import cell_centres, lattice_nodes
 
 # A cup standing on z = -0.5: outer radius 0.6, height 1, a cavity of radius 0.42 down to z = -0.25.
@@ -67,6 +71,10 @@ def texture(points: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def cup_views() -> DatasetSplit:
+    return render_cup()
+
+
+def render_cup() -> DatasetSplit:
     """The textured cup rendered by the engine's rasterizer (masks from its coverage)."""
     mesh = cup_mesh()
     cameras = sphere_cameras()
@@ -95,8 +103,7 @@ def inner_wall_points(cameras: Cameras) -> SparsePoints:
     crossing = points[None] + t[..., None] * (centres[:, None] - points[None])
     seen = (centres[:, None, 2] > TOP) & (crossing[..., :2].norm(dim=-1) < CAVITY - 0.01)
     views, index = seen.nonzero(as_tuple=True)
-    pixels = torch.stack([cameras[int(v)].project(points[int(p)][None])[0][0, 0] for v, p in zip(views, index,
-                                                                                                    strict=True)])
+    pixels = cameras.project(points)[0][views, index]  # [O, 2]
     return SparsePoints(points, views, index, pixels)
 
 
@@ -111,7 +118,7 @@ def test_lines_of_sight_open_the_cup_that_the_hull_fills(cup_views):
     sparse = inner_wall_points(cup_views.cameras)
     assert len(sparse) > 100 and len(sparse.views) > 500
     free = FreeSpace(sparse, None, LO, HI)
-    start = carved_start(free, cup_views, cup_views, lo=LO, hi=HI, resolution=48, opts=FreeSpaceOptions(),
+    start = carved_start(free, cup_views, lo=LO, hi=HI, resolution=48, opts=FreeSpaceOptions(),
                          progress=Progress(lambda _e: None))
     for point in [(0.0, 0.0, 0.2), (0.2, 0.0, 0.0), (0.0, -0.25, -0.1)]:  # inside the cavity
         assert start_at(start.hull_sdf, point, 48) < 0  # the silhouettes fill it
@@ -123,7 +130,7 @@ def test_lines_of_sight_open_the_cup_that_the_hull_fills(cup_views):
     solid = ((radius > CAVITY + 2 * cell) | (z < FLOOR - 2 * cell)) & (start.hull_sdf < -cell)
     assert bool(solid.any()) and bool((start.sdf[solid] < 0).all())
     # Without the carve the start is the hull.
-    plain = carved_start(free, cup_views, cup_views, lo=LO, hi=HI, resolution=48,
+    plain = carved_start(free, cup_views, lo=LO, hi=HI, resolution=48,
                          opts=FreeSpaceOptions(sight_carve=False), progress=Progress(lambda _e: None))
     assert torch.equal(plain.sdf, plain.hull_sdf)
 
@@ -144,7 +151,7 @@ def test_photo_carving_opens_the_cup_and_keeps_its_wall(cup_views):
     """From the hull of the silhouettes (the cavity filled to the rim), the views see the lid in the
     colours of different parts of the cavity: carving removes it; the outer wall, seen in agreeing
     colours, stays."""
-    resolution = 40
+    resolution = 32
     centres, shape = cell_centres(LO, HI, resolution)
     cell = float((HI - LO).max()) / resolution
     inside = (centres[:, :2].norm(dim=-1) < OUTER) & (centres[:, 2] > BOTTOM) & (centres[:, 2] < TOP)
@@ -175,11 +182,11 @@ def test_sparse_depth_pulls_the_rendered_surface_to_the_point():
     sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
     vertices = torch.tensor(sphere.vertices, dtype=torch.float32)
     faces = torch.tensor(sphere.faces, dtype=torch.long)
-    cameras = Cameras(torch.tensor(look_at(np.array([0.0, 0.0, 3.0])), dtype=torch.float32)[None],
+    cameras = Cameras(torch.tensor(look_at(np.array([0.0, -3.0, 0.0])), dtype=torch.float32)[None],
                       torch.tensor([FOCAL]), torch.tensor([FOCAL]), torch.tensor([SIZE / 2]), torch.tensor([SIZE / 2]),
                       SIZE, SIZE)
     target = 3.0 - 0.5 + 0.1
-    sparse = SparsePoints(torch.tensor([[0.0, 0.0, 3.0 - target]]), torch.tensor([0]), torch.tensor([0]),
+    sparse = SparsePoints(torch.tensor([[0.0, target - 3.0, 0.0]]), torch.tensor([0]), torch.tensor([0]),
                           torch.tensor([[SIZE / 2, SIZE / 2]]))
     batch = Batch(cameras, torch.ones(1, SIZE, SIZE, 3), torch.ones(1, SIZE, SIZE), torch.ones(1, 1, 1, 3), [0])
 
@@ -198,3 +205,27 @@ def test_sparse_depth_pulls_the_rendered_surface_to_the_point():
     depth = rasterize(vertices + offset.detach(), faces, cameras).depth[0, SIZE // 2, SIZE // 2]
     assert first == pytest.approx(0.1 / 0.02, rel=0.05)
     assert abs(float(depth) - target) < 0.02
+
+
+def test_the_bowl_start_is_open(datasets):
+    """The shared bowl, 100 views at 128 px: features triangulated with the given cameras open the
+    hollow that every silhouette covers; the carved start is far closer to the truth than the hull."""
+    split = load_split(datasets / "bowl", "train", scale=0.5)
+    norm = find_roi(split)
+    unit = norm.split_to_unit(split)
+    lo, hi = torch.tensor(norm.box_min), torch.tensor(norm.box_max)
+    progress = Progress(lambda _e: None)
+    free = find_free_space(unit, unit, lo=lo, hi=hi, opts=FreeSpaceOptions(), progress=progress)
+    assert len(free.sparse) > 300
+    start = carved_start(free, unit, lo=lo, hi=hi, resolution=48, opts=FreeSpaceOptions(), progress=progress)
+    gt = trimesh.load(datasets / "bowl" / "gt_mesh.ply", force="mesh")
+    cell = float((hi - lo).max()) / 48
+
+    def chamfer(sdf: torch.Tensor) -> float:
+        mesh = extract_surface((0.5 - sdf / (2 * cell)).numpy(), lo.numpy(), cell)
+        mesh.vertices = norm.to_world(torch.tensor(mesh.vertices)).numpy()
+        return geometry_metrics(mesh, gt, samples=30_000)["chamfer_l1"]
+
+    hull, carved = chamfer(start.hull_sdf), chamfer(start.sdf)
+    # Measured (2-core CPU): hull 0.047, carved 0.017 (40 views instead of 100: 0.045, a sponge).
+    assert hull > 0.035 and carved < 0.5 * hull, (hull, carved)

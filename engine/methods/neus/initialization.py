@@ -29,7 +29,7 @@ def initial_sdf(data: MethodInput, cache: SurfaceCache, resolution: int) -> tupl
         return sphere, None
     masked = split if split.masks is not None else DatasetSplit(split.images, hints.masks, split.cameras, split.names)
     free = find_free_space(split, masked, lo=lo, hi=hi, opts=opts, progress=data.progress)
-    start = carved_start(free, split, masked, lo=lo, hi=hi, resolution=resolution, opts=opts, progress=data.progress)
+    start = carved_start(free, masked, lo=lo, hi=hi, resolution=resolution, opts=opts, progress=data.progress)
     if float(start.hull_sdf.min()) >= 0:
         raise InputError("The visual hull is empty: the masks do not overlap in space")
     return start.sdf, free
