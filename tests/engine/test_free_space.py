@@ -227,5 +227,5 @@ def test_the_bowl_start_is_open(datasets):
         return geometry_metrics(mesh, gt, samples=30_000)["chamfer_l1"]
 
     hull, carved = chamfer(start.hull_sdf), chamfer(start.sdf)
-    # Measured (2-core CPU): hull 0.047, carved 0.017 (40 views instead of 100: 0.045, a sponge).
+    # Measured (2-core CPU): hull 0.046, carved 0.017 (40 views instead of 100: 0.045, the hollow a sponge).
     assert hull > 0.035 and carved < 0.5 * hull, (hull, carved)
