@@ -64,19 +64,32 @@ def mask_occupancy(
     return torch.where(seen >= min_seen, occupancy, torch.zeros_like(occupancy))
 
 
+def node_occupancy(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
+                   on_view: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """``[X+1, Y+1, Z+1]`` the soft visual-hull occupancy (:func:`mask_occupancy`) at the lattice
+    nodes of the grid over ``[lo, hi]``."""
+    nodes = lattice_nodes(lo, hi, resolution)  # [X+1, Y+1, Z+1, 3]
+    return mask_occupancy(nodes.reshape(-1, 3), split, on_view).reshape(nodes.shape[:3])
+
+
+def occupancy_sdf(occupancy: torch.Tensor, cell: float) -> torch.Tensor:
+    """``[X, Y, Z]`` signed distance (negative inside) of the volume where the soft ``occupancy``
+    (same shape, values at grid points ``cell`` apart) is above 0.5: Euclidean distance transforms
+    away from the surface, the soft occupancy's sub-cell crossing next to it."""
+    values = occupancy.cpu().numpy()
+    inside = values > 0.5
+    distance = np.where(inside, -distance_transform_edt(inside), distance_transform_edt(~inside)) * cell
+    near = np.abs(distance) <= 1.01 * cell
+    sdf = np.where(near, (0.5 - values) * 2.0 * cell, distance - np.sign(distance) * 0.5 * cell)
+    return torch.from_numpy(sdf.astype(np.float32)).to(occupancy.device)
+
+
 def hull_sdf(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
              on_view: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """``[X+1, Y+1, Z+1]`` signed distance (negative inside) to the visual hull at the lattice nodes of
-    the grid over ``[lo, hi]``: Euclidean distance transforms away from the surface, the soft
-    occupancy's sub-cell crossing next to it."""
+    the grid over ``[lo, hi]`` (:func:`node_occupancy`, :func:`occupancy_sdf`)."""
     cell = float((hi - lo).max()) / resolution
-    nodes = lattice_nodes(lo, hi, resolution)  # [X+1, Y+1, Z+1, 3]
-    occupancy = mask_occupancy(nodes.reshape(-1, 3), split, on_view).reshape(nodes.shape[:3]).cpu().numpy()
-    inside = occupancy > 0.5
-    distance = np.where(inside, -distance_transform_edt(inside), distance_transform_edt(~inside)) * cell
-    near = np.abs(distance) <= 1.01 * cell
-    sdf = np.where(near, (0.5 - occupancy) * 2.0 * cell, distance - np.sign(distance) * 0.5 * cell)
-    return torch.from_numpy(sdf.astype(np.float32)).to(lo.device)
+    return occupancy_sdf(node_occupancy(split, lo, hi, resolution, on_view), cell)
 
 
 def hull_occupancy(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,

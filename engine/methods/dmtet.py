@@ -4,14 +4,18 @@ The technique of nvdiffrec (Munkberg et al. 2022, "Extracting Triangular 3D Mode
 Lighting From Images"), reimplemented in our own code:
 
 1. A tetrahedral grid over the region of interest (six tets per cube), kept only where the surface
-   can be: inside the visual hull and a few cells around it. The SDF starts as the signed distance
-   to the visual hull, so optimization starts close to the answer.
+   can be: inside the visual hull (all of it, not only near its surface) and a few cells around it.
+   The SDF starts as the signed distance to the visual hull opened where the images show empty
+   space (:mod:`engine.free_space`: lines of sight to triangulated points, optionally photo
+   carving), so optimization starts close to the answer, hollows included. What lets the topology
+   open: every node inside the hull is a free SDF value, the carved start already has the hollow,
+   and the ``free_space`` loss pushes the SDF positive wherever a line of sight crosses.
 2. Per-vertex SDF values and offsets bounded by ``tanh`` (less than half a cell, so tets never
    invert), optimized with Adam together with an albedo field (hash grid + small MLP).
 3. Each step: marching tetrahedra -> rasterize a few training views -> albedo at the visible
    surface points -> silhouette antialiasing -> losses: L1 on tone-mapped colour over a random
-   background, L2 on coverage against the mask, DMTet's SDF sign regularizer (decaying) and
-   albedo smoothness.
+   background, L2 on coverage against the mask, DMTet's SDF sign regularizer (decaying), albedo
+   smoothness, and the free-space terms (``free_space``, ``sparse_depth``, :mod:`engine.free_space.losses`).
 4. Halfway, the grid is refined (resolution x ``refine_factor``) and the SDF carried over.
 5. The final surface is extracted by marching cubes on the node values (``lattice_surface``:
    smoother and lighter than the marching-tetrahedra mesh), floaters dropped, Taubin-smoothed.
@@ -44,9 +48,11 @@ import torch.nn.functional as F
 import trimesh
 
 from ..cameras import Cameras
-from ..carving import hull_sdf
 from ..data.dataset import DatasetSplit
 from ..fields import AlbedoField, albedo_colours
+from ..free_space import FreeSpaceOptions, SparsePoints, carved_start, find_free_space
+from ..free_space.losses import free_space_loss, sparse_depth_loss
+from ..free_space.points import SIGHT_MARGIN
 from ..geometry import TetGrid, marching_tets, regular_tet_grid, sdf_sign_loss, unique_edges
 from ..geometry.cleanup import drop_small_pieces, taubin_smooth
 from ..geometry.lattice_surface import lattice_surface
@@ -67,10 +73,12 @@ OPTIMIZE_STAGE = "optimizing the tetrahedral grid"
 REFINE_STAGE = "refining the mesh"
 # Surface points per step at which the albedo smoothness is measured.
 SMOOTHNESS_POINTS = 4096
+# Points per step on the lines of sight at which the free-space loss is measured.
+FREE_SPACE_POINTS = 4096
 
 
 @dataclass(frozen=True)
-class DMTetOptions(PBROptions):
+class DMTetOptions(FreeSpaceOptions, PBROptions):
     """Options of the ``dmtet`` method; the defaults are the ``balanced`` preset."""
 
     resolution: int = option(64, "Tetrahedral grid cubes on the longest side of the region of interest (before "
@@ -110,30 +118,36 @@ class DMTetOptions(PBROptions):
                                    min=0.0, max=1.0)
 
 
-def band_grid(lattice_sdf: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, resolution: int, band_outside: int
-              ) -> tuple[TetGrid, torch.Tensor]:
-    """The tet grid of the cubes with a corner closer than ``band_outside`` cells to the inside, and
-    the SDF at its vertices (``[V]``)."""
+def band_grid(lattice_sdf: torch.Tensor, reach_sdf: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+              resolution: int, *, band_outside: int) -> tuple[TetGrid, torch.Tensor]:
+    """The tet grid of the cubes with a corner closer than ``band_outside`` cells to the inside of
+    ``lattice_sdf`` or of ``reach_sdf`` (the raw hull: a carved hollow keeps its tets, so the surface
+    can grow back into it), and ``lattice_sdf`` at its vertices (``[V]``)."""
     cell = float((hi - lo).max()) / resolution
-    corner_min = -F.max_pool3d(-lattice_sdf[None, None], kernel_size=2, stride=1)[0, 0]  # [X, Y, Z]
+    nearest = torch.minimum(lattice_sdf, reach_sdf)
+    corner_min = -F.max_pool3d(-nearest[None, None], kernel_size=2, stride=1)[0, 0]  # [X, Y, Z]
     grid = regular_tet_grid(lo, hi, resolution, keep=corner_min < band_outside * cell)
     lattice = ((grid.vertices - lo) / cell).round().long()
     return grid, lattice_sdf[lattice[:, 0], lattice[:, 1], lattice[:, 2]]
 
 
+def sdf_at(grid: TetGrid, sdf: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """``[...]`` the node SDF of ``grid`` (``[V]``, differentiable) trilinearly interpolated on its
+    rest lattice at ``points [..., 3]``; nodes the grid dropped count as its largest value (outside)."""
+    far = sdf.detach().max()
+    used = grid.node_index >= 0
+    dense = torch.where(used, sdf[grid.node_index.clamp_min(0)], far)  # [X+1, Y+1, Z+1]
+    extent = (torch.tensor(grid.node_index.shape, device=points.device) - 1) * grid.cell
+    normalized = (points - grid.origin) / extent * 2.0 - 1.0  # grid_sample's [-1, 1] over the lattice
+    sample = F.grid_sample(dense[None, None], normalized.flip(-1).reshape(1, 1, 1, -1, 3), mode="bilinear",
+                           padding_mode="border", align_corners=True)
+    return sample.reshape(points.shape[:-1])
+
+
 def resample_lattice(grid: TetGrid, sdf: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, resolution: int
                      ) -> torch.Tensor:
     """The SDF of ``grid`` (``[V]``) trilinearly resampled at the lattice nodes of a finer grid."""
-    far = float(sdf.detach().max())
-    dense = torch.full(grid.node_index.shape, far, device=sdf.device)
-    used = grid.node_index >= 0
-    dense[used] = sdf.detach()[grid.node_index[used]]
-    nodes = lattice_nodes(lo, hi, resolution)  # [X'+1, Y'+1, Z'+1, 3]
-    extent = (torch.tensor(grid.node_index.shape, device=lo.device) - 1) * grid.cell
-    normalized = (nodes - grid.origin) / extent * 2.0 - 1.0  # grid_sample's [-1, 1] over the old lattice
-    sample = F.grid_sample(dense[None, None], normalized.flip(-1)[None], mode="bilinear",
-                           padding_mode="border", align_corners=True)
-    return sample[0, 0]
+    return sdf_at(grid, sdf.detach(), lattice_nodes(lo, hi, resolution))
 
 
 @dataclass
@@ -144,6 +158,7 @@ class Batch:
     target: torch.Tensor  # [B, H, W, 3] images over the random background
     mask: torch.Tensor  # [B, H, W]
     background: torch.Tensor  # [B, 1, 1, 3]
+    views: list[int]  # their indices in the split
     depths: torch.Tensor | None = None  # [B, H, W] along the optical axis, unit volume, 0 = none
     normals: torch.Tensor | None = None  # [B, H, W, 3] world frame, 0 = none
 
@@ -156,18 +171,21 @@ def sample_batch(split: DatasetSplit, size: int, generator: torch.Generator) -> 
     mask = split.masks[index]
     target = split.images[index] * mask[..., None] + background * (1 - mask[..., None])
     views = split[index]
-    return Batch(views.cameras, target, mask, background, views.depths, views.normals)
+    return Batch(views.cameras, target, mask, background, index, views.depths, views.normals)
 
 
 def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField | PBRMaterial, batch: Batch,
-                  smooth_radius: float) -> dict[str, torch.Tensor]:
+                  smooth_radius: float, *, sparse: SparsePoints | None = None, cell: float = 1.0
+                  ) -> dict[str, torch.Tensor]:
     """The image terms of the mesh ``(vertices [M, 3], faces [K, 3])`` rendered at ``batch``:
     ``colour`` (L1 on tone-mapped colour over the background), ``mask`` (L2 of the antialiased
-    coverage against the mask) and ``albedo_smooth`` (L1 between the albedo at visible points and
+    coverage against the mask), ``albedo_smooth`` (L1 between the albedo at visible points and
     ``smooth_radius`` away); with depth or normal maps also ``depth`` and ``normal``
-    (:func:`engine.losses.depth_normal_losses` on the covered pixels). With a :class:`PBRMaterial`
-    (``material=pbr``) the mesh is shaded under the learned light and compared in linear colour,
-    and the material's and light's priors are added (:meth:`PBRMaterial.regularizers`)."""
+    (:func:`engine.losses.depth_normal_losses` on the covered pixels); with ``sparse`` points,
+    ``sparse_depth`` (L1 in ``cell`` units between the rendered depth at their pixels in the batch's
+    views and theirs). With a :class:`PBRMaterial` (``material=pbr``) the mesh is shaded under the
+    learned light and compared in linear colour, and the material's and light's priors are added
+    (:meth:`PBRMaterial.regularizers`)."""
     frags = rasterize(vertices, faces, batch.cameras)
     covered = frags.face_id >= 0  # [B, H, W]
     target = batch.target
@@ -191,8 +209,14 @@ def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoFie
                                           normals, None if batch.normals is None else batch.normals[covered]))
     jitter = points[torch.randperm(len(points), device=points.device)[:SMOOTHNESS_POINTS]]
     if isinstance(albedo, PBRMaterial):
-        return {**losses, **albedo.regularizers(jitter, smooth_radius)}
-    losses["albedo_smooth"] = (albedo(jitter) - albedo(jitter + torch.randn_like(jitter) * smooth_radius)).abs().mean()
+        losses.update(albedo.regularizers(jitter, smooth_radius))
+    else:
+        losses["albedo_smooth"] = (albedo(jitter) - albedo(jitter + torch.randn_like(jitter) * smooth_radius)
+                                   ).abs().mean()
+    if sparse is not None:
+        slot, row, column, target = sparse.in_views(batch.views, batch.cameras)
+        valid = frags.face_id[slot, row, column] >= 0
+        losses["sparse_depth"] = sparse_depth_loss(frags.depth[slot, row, column], target, valid, cell)
     return losses
 
 
@@ -225,17 +249,21 @@ def loss_weights(opts: DMTetOptions, step: int) -> dict[str, float]:
             "sdf_sign": opts.sdf_sign_end + (opts.sdf_sign_start - opts.sdf_sign_end) * decay,
             "albedo_smooth": opts.albedo_smooth_weight, "sdf_smooth": opts.sdf_smooth_weight,
             "laplacian": opts.laplacian_weight, "depth": opts.depth_weight, "normal": opts.normal_weight,
-            **pbr_weights(opts)}
+            "free_space": opts.free_space_weight, "sparse_depth": opts.sparse_depth_weight, **pbr_weights(opts)}
 
 
 def run_dmtet(data: MethodInput) -> MethodOutput:
     """The ``dmtet`` method (options: :class:`DMTetOptions`).
 
     Named losses of the grid pass: ``colour``, ``mask``, ``sdf_sign`` (DMTet's sign regularizer,
-    :func:`engine.geometry.sdf_sign_loss`), ``albedo_smooth`` and ``sdf_smooth`` (squared Laplacian
-    of the node SDF, :func:`scalar_laplacian`); of the second pass: ``colour``, ``mask``,
-    ``albedo_smooth`` and ``laplacian`` (see :func:`refine_vertices`); in both, ``depth`` and
-    ``normal`` when the dataset has depth or normal maps. Weights: :func:`loss_weights`.
+    :func:`engine.geometry.sdf_sign_loss`), ``albedo_smooth``, ``sdf_smooth`` (squared Laplacian
+    of the node SDF, :func:`scalar_laplacian`), ``free_space`` (the SDF, interpolated on the
+    lattice, positive at ``FREE_SPACE_POINTS`` random points of the lines of sight) and
+    ``sparse_depth`` (:func:`render_losses`); of the second pass:
+    ``colour``, ``mask``, ``albedo_smooth``, ``sparse_depth`` and ``laplacian`` (see
+    :func:`refine_vertices`); in both, ``depth`` and ``normal`` when the dataset has depth or normal
+    maps, and the material's priors with ``material=pbr``. Weights: :func:`loss_weights`; a term
+    whose weight is 0 is not computed.
     """
     opts: DMTetOptions = data.options
     data = replace(data, split=without_off_maps(data.split, opts.depth_weight, opts.normal_weight))
@@ -249,12 +277,16 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
     pad = opts.band_outside * float((hi - lo).max()) / resolution
     lo, hi = lo - pad, hi + pad
 
-    lattice_sdf = hull_sdf(split, lo, hi, resolution, progress.stage("carving"))
+    free = find_free_space(split, split, lo=lo, hi=hi, opts=opts, progress=progress)
+    start = carved_start(free, split, lo=lo, hi=hi, resolution=resolution, opts=opts, progress=progress)
+    lattice_sdf = start.sdf
+    sparse = free.sparse if opts.sparse_depth_weight > 0 else None
+    lines = free.sparse.sight_lines(split.cameras) if opts.free_space_weight > 0 and free.sparse else None
     albedo = (PBRMaterial(opts) if opts.material == "pbr" else AlbedoField()).to(device)
     app_optimizer = torch.optim.Adam(appearance_groups(albedo, opts), betas=(0.9, 0.99), eps=1e-15)
     iterations = opts.iterations
     refine_at = iterations // 2 if opts.refine_factor > 1 else -1
-    stats: dict[str, object] = {"grid_resolutions": [resolution]}
+    stats: dict[str, object] = {"grid_resolutions": [resolution], **free.summary()}
     log = LossLog(iterations)
 
     grid, sdf, deform, geo_optimizer, edges = None, None, None, None, None
@@ -263,8 +295,11 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
             if step == refine_at:
                 resolution = round(resolution * opts.refine_factor)
                 lattice_sdf = resample_lattice(grid, sdf, lo, hi, resolution)
+                start = carved_start(free, split, lo=lo, hi=hi, resolution=resolution, opts=opts,
+                                     progress=progress)
                 stats["grid_resolutions"].append(resolution)
-            grid, start_sdf = band_grid(lattice_sdf, lo, hi, resolution, opts.band_outside)
+            grid, start_sdf = band_grid(lattice_sdf, start.hull_sdf, lo, hi, resolution,
+                                         band_outside=opts.band_outside)
             sdf = torch.nn.Parameter(start_sdf.clone())
             deform = torch.nn.Parameter(torch.zeros_like(grid.vertices))
             geo_optimizer = torch.optim.Adam([{"params": [sdf], "lr": opts.lr_sdf * grid.cell},
@@ -280,11 +315,13 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
         if data.preview_due():
             data.send_preview(step, mesh_vertices, faces)
         image = render_losses(mesh_vertices, faces, albedo, sample_batch(split, opts.batch, generator),
-                              opts.albedo_smooth_radius)
-        losses = {"colour": image["colour"], "mask": image["mask"],
-                  "sdf_sign": sdf_sign_loss(sdf / grid.cell, edges), "albedo_smooth": image["albedo_smooth"],
-                  "sdf_smooth": (scalar_laplacian(sdf, edges) ** 2).mean() / grid.cell**2,
-                  **{name: image[name] for name in ("depth", "normal") if name in image}}
+                              opts.albedo_smooth_radius, sparse=sparse, cell=grid.cell)
+        losses = {"colour": image.pop("colour"), "mask": image.pop("mask"),
+                  "sdf_sign": sdf_sign_loss(sdf / grid.cell, edges), "albedo_smooth": image.pop("albedo_smooth"),
+                  "sdf_smooth": (scalar_laplacian(sdf, edges) ** 2).mean() / grid.cell**2, **image}
+        if lines is not None:
+            empty = lines.sample(FREE_SPACE_POINTS, lo, hi, SIGHT_MARGIN, generator)
+            losses["free_space"] = free_space_loss(sdf_at(grid, sdf, empty), grid.cell)
         log.add(step, losses)
         descend(weighted_sum(losses, loss_weights(opts, step)), geo_optimizer, app_optimizer)
     progress.update(OPTIMIZE_STAGE, iterations, iterations, log.latest())
@@ -294,7 +331,8 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
     mesh_vertices, faces = keep_large_pieces(mesh_vertices, faces, opts.min_piece_area)
     mesh_vertices = taubin(mesh_vertices, faces, opts.smoothing)
     mesh_vertices, refine_losses = refine_vertices(mesh_vertices, faces, albedo, app_optimizer=app_optimizer,
-                                                   data=data, generator=generator)
+                                                   data=data, generator=generator, sparse=sparse,
+                                                   cell=grid.cell)
     mesh_vertices = taubin(mesh_vertices, faces, opts.smoothing)
     stats["faces"] = len(faces)
     pbr = isinstance(albedo, PBRMaterial)
@@ -331,8 +369,8 @@ def taubin(vertices: torch.Tensor, faces: torch.Tensor, iterations: int) -> torc
 
 
 def refine_vertices(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField, *,
-                    app_optimizer: torch.optim.Optimizer, data: MethodInput, generator: torch.Generator
-                    ) -> tuple[torch.Tensor, dict[str, float]]:
+                    app_optimizer: torch.optim.Optimizer, data: MethodInput, generator: torch.Generator,
+                    sparse: SparsePoints | None = None, cell: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Second pass: move the vertices of the fixed-topology mesh, regularized by the squared uniform
     Laplacian of the positions (in units of the mean edge length), which irons out the staircase of
     marching tetrahedra while the image losses keep the shape. Returns the moved vertices and the
@@ -350,7 +388,7 @@ def refine_vertices(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoF
         if data.preview_due():
             data.send_preview(opts.iterations + step, moved, faces)
         losses = render_losses(moved, faces, albedo, sample_batch(data.split, opts.batch, generator),
-                               opts.albedo_smooth_radius)
+                               opts.albedo_smooth_radius, sparse=sparse, cell=cell)
         losses["laplacian"] = (uniform_laplacian(moved, faces) ** 2).sum(-1).mean() / cell**2
         log.add(step, losses)
         descend(weighted_sum(losses, weights), optimizer, app_optimizer)

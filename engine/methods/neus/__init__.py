@@ -74,7 +74,7 @@ from .initialization import fit_to_cache, initial_sdf
 from .model import NeuSModel
 from .options import PRESETS, NeuSOptions
 from .sampling import SurfaceCache
-from .training import STAGE, train
+from .training import STAGE, Evidence, train
 
 
 def run_neus(data: MethodInput) -> MethodOutput:
@@ -87,7 +87,7 @@ def run_neus(data: MethodInput) -> MethodOutput:
     hi = torch.tensor(data.normalization.box_max, device=device)
     mask_free = data.split.masks is None
     target = SurfaceCache(lo, hi, opts.init_resolution)
-    target.values = initial_sdf(data, target, opts.init_resolution)
+    target.values, free = initial_sdf(data, target, opts.init_resolution)
     hints = data.hints if mask_free else None
     model = NeuSModel(opts, mask_free, hull_start=not mask_free or hints is not None,
                       table=None if hints is None else (hints.ground, hints.up)).to(device)
@@ -95,7 +95,9 @@ def run_neus(data: MethodInput) -> MethodOutput:
     fit_to_cache(model, target, data, generator)
     cache = SurfaceCache(lo, hi, opts.grid)
     cache.update(model.sdf)
-    stats, losses = train(model, cache, data, generator)
+    evidence = Evidence.of(None if free is None else free.sparse, data.split.cameras)
+    stats, losses = train(model, cache, data, generator, evidence)
+    stats.update(free.summary() if free is not None else {})
     data.progress.update("extracting the surface", 0, 1)
     mesh = extract_mesh(model, cache, hi, opts.mesh_resolution, data.progress.stage("extracting the surface"))
     if mask_free and hints is None:  # the table was learned as part of the field: find it and cut it away

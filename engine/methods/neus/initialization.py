@@ -4,29 +4,35 @@ from __future__ import annotations
 
 import torch
 
-from ...carving import hull_sdf
 from ...data.dataset import DatasetSplit
 from ...errors import InputError
+from ...free_space import FreeSpace, carved_start, find_free_space
 from ..base import MethodInput
 from .model import NeuSModel
 from .sampling import SurfaceCache
 
 
-def initial_sdf(data: MethodInput, cache: SurfaceCache, resolution: int) -> torch.Tensor:
-    """The SDF the field starts from, at the cache's nodes: the visual hull's signed distance when
-    there are masks; without masks, the hull of the automatic masks of ``data.hints`` (the table is
-    a surface of its own then, see :class:`NeuSModel`), or (no hints) a sphere of radius
-    ``sphere_radius`` around the centre of the region of interest."""
+def initial_sdf(data: MethodInput, cache: SurfaceCache, resolution: int) -> tuple[torch.Tensor, FreeSpace | None]:
+    """The SDF the field starts from, at the cache's nodes, and the free-space evidence.
+
+    With masks: the visual hull's signed distance; without masks, the hull of the automatic masks of
+    ``data.hints`` (the table is a surface of its own then, see :class:`NeuSModel`); either opened
+    where the images show empty space (:func:`engine.free_space.carved_start`). Without masks nor
+    hints: a sphere of radius ``sphere_radius`` around the centre of the region of interest, no
+    evidence.
+    """
     lo, hi = cache.lo, cache.hi
-    split, hints = data.split, data.hints
+    split, hints, opts = data.split, data.hints, data.options
     if split.masks is None and hints is None:
         centre = (torch.tensor(data.normalization.box_min) + torch.tensor(data.normalization.box_max)) / 2
-        return (cache.nodes - centre.to(cache.nodes.device)).norm(dim=-1) - data.options.sphere_radius
+        sphere = (cache.nodes - centre.to(cache.nodes.device)).norm(dim=-1) - opts.sphere_radius
+        return sphere, None
     masked = split if split.masks is not None else DatasetSplit(split.images, hints.masks, split.cameras, split.names)
-    sdf = hull_sdf(masked, lo, hi, resolution, data.progress.stage("carving"))
-    if float(sdf.min()) >= 0:
+    free = find_free_space(split, masked, lo=lo, hi=hi, opts=opts, progress=data.progress)
+    start = carved_start(free, masked, lo=lo, hi=hi, resolution=resolution, opts=opts, progress=data.progress)
+    if float(start.hull_sdf.min()) >= 0:
         raise InputError("The visual hull is empty: the masks do not overlap in space")
-    return sdf
+    return start.sdf, free
 
 
 def fit_to_cache(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator) -> None:

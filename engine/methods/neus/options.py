@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...free_space import FreeSpaceOptions
 from ...options import check_presets, option
 from ...shading.options import PBROptions
 
 
 @dataclass(frozen=True)
-class NeuSOptions(PBROptions):
+class NeuSOptions(FreeSpaceOptions, PBROptions):
     """Options of the ``neus`` method; the defaults are the ``balanced`` preset."""
 
     # Optimization length and batch.
@@ -53,6 +54,10 @@ class NeuSOptions(PBROptions):
     # Loss weights.
     eikonal_weight: float = option(0.1, "Weight of the eikonal loss (|grad SDF| = 1) on the samples and on as many "
                                    "uniform points.", min=0.0)
+    free_space_points: int = option(4096, "Points per step at which the free-space loss is evaluated (drawn on "
+                                    "the lines of sight to the triangulated points).", unit="points", min=1)
+    sparse_depth_rays: int = option(512, "Rays per step along the lines of sight of triangulated points, for the "
+                                    "sparse depth loss.", unit="rays", min=1)
     mask_weight: float = option(0.1, "Weight of the mask BCE on the rendered opacity (with masks only).", min=0.0)
     albedo_weight: float = option(1.0, "Weight of the L1 between the rendered albedo alone and the images (the "
                                   "albedo must explain them by itself, for the texture).", min=0.0)

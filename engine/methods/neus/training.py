@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from ...cameras import Cameras
 from ...fields import HashGrid
+from ...free_space.losses import free_space_loss, sparse_depth_loss
+from ...free_space.points import SIGHT_MARGIN, SightLines, SparsePoints
 from ...losses import LossLog, depth_normal_losses, descend, weighted_sum, without_off_maps
 from ...shading.options import pbr_weights
 from ..base import MethodInput
@@ -22,14 +26,31 @@ from .sampling import SurfaceCache, sample_pixels
 STAGE = "optimizing the SDF"
 
 
+@dataclass
+class Evidence:
+    """What the images say is empty, for the free-space terms (unit volume).
+
+    Attributes:
+        lines: the lines of sight of the triangulated points' observations (``None`` without points).
+    """
+
+    lines: SightLines | None
+
+    @staticmethod
+    def of(sparse: SparsePoints | None, cameras: Cameras) -> Evidence:
+        """The evidence of the points ``sparse`` seen by ``cameras``."""
+        return Evidence(None if sparse is None or len(sparse.views) == 0 else sparse.sight_lines(cameras))
+
+
 def loss_weights(opts: NeuSOptions) -> dict[str, float]:
     """The weight of each named loss term of a step (see :func:`train`)."""
     return {"colour": 1.0, "albedo": opts.albedo_weight, "eikonal": opts.eikonal_weight, "mask": opts.mask_weight,
-            "depth": opts.depth_weight, "normal": opts.normal_weight, **pbr_weights(opts)}
+            "depth": opts.depth_weight, "normal": opts.normal_weight, "free_space": opts.free_space_weight,
+            "sparse_depth": opts.sparse_depth_weight, **pbr_weights(opts)}
 
 
-def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator
-          ) -> tuple[dict[str, Any], dict[str, float]]:
+def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator,
+          evidence: Evidence | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     """The main optimization; returns statistics and the named losses (mean of the last steps) for
     the report.
 
@@ -45,7 +66,16 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
       the rendered opacity (``|sum w (t - target)|``: it moves the weights towards the target, never
       the surface away to make up for a missing opacity) and ``1 - cos`` of the rendered normal
       against the normal map (only with such maps and a weight above 0;
-      :func:`engine.losses.depth_normal_losses`; not during the colours-only warm-up).
+      :func:`engine.losses.depth_normal_losses`; not during the colours-only warm-up);
+    * ``free_space``: ``relu(-sdf)`` in cache cells at ``free_space_points`` random points of the
+      lines of sight (:func:`engine.free_space.losses.free_space_loss`): the field may cross zero
+      anywhere, and this term makes it positive where they cross the hull;
+    * ``sparse_depth``: the L1, in cache cells, between the depth rendered along ``sparse_depth_rays``
+      lines of sight of ``evidence.sparse`` and the distance to their points (rays that come out
+      opaque only).
+
+    The geometric terms wait while the geometry does (a mask-free warm-up); a term whose weight is 0
+    is not computed.
 
     Learning rates ramp up over ``lr_warmup`` steps and decay exponentially to ``lr_final_factor``;
     encoding levels switch on coarse to fine; the cached SDF is refreshed every ``update_every``.
@@ -102,6 +132,9 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
         if not frozen:  # the rendered depth is premultiplied: so is its target (an opacity short of 1 moves no surface)
             target_depth = None if pixels.depths is None else pixels.depths * out["opacity"]
             losses.update(depth_normal_losses(out["depth"], target_depth, out["normal"], pixels.normals))
+        if not frozen and evidence is not None:
+            losses.update(evidence_losses(model, cache, evidence, opts, generator,
+                                          anneal=min(1.0, step / anneal_steps)))
         log.add(step, losses)
         descend(weighted_sum(losses, weights), optimizer)  # Adam leaves the parameters without a gradient as they are
         rays_seen += len(origins)
@@ -119,3 +152,23 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
              "seconds_per_iteration": round(seconds / max(1, iterations), 4),
              "rays_per_second": round(rays_seen / max(seconds, 1e-9), 1)}
     return stats, log.summary()
+
+
+def evidence_losses(model: NeuSModel, cache: SurfaceCache, evidence: Evidence, opts: NeuSOptions,
+                    generator: torch.Generator, *, anneal: float) -> dict[str, torch.Tensor]:
+    """The ``free_space`` and ``sparse_depth`` terms of a step (see :func:`train`), those with a weight."""
+    losses = {}
+    lines = evidence.lines
+    if lines is None:
+        return losses
+    if opts.free_space_weight > 0:
+        empty = lines.sample(opts.free_space_points, cache.lo, cache.hi, SIGHT_MARGIN, generator)
+        losses["free_space"] = free_space_loss(model.sdf(empty)[0], cache.cell)
+    if opts.sparse_depth_weight > 0:
+        pick = torch.randint(len(lines), (opts.sparse_depth_rays,), generator=generator).to(lines.origins.device)
+        origins, directions, distances = lines.origins[pick], lines.directions[pick], lines.distances[pick]
+        out = render_rays(model, cache, origins, directions, lo=cache.lo, hi=cache.hi, opts=opts, anneal=anneal,
+                          training=True)
+        depth = out["depth"] / out["opacity"].clamp_min(1e-6)
+        losses["sparse_depth"] = sparse_depth_loss(depth, distances, out["opacity"] > 0.5, cache.cell)
+    return losses
