@@ -36,7 +36,8 @@ import bpy
 
 HEARTBEAT = 0.05
 # The preset is cut down so that a job takes a minute or two on a small CPU.
-DMTET_OPTIONS = {"resolution": "32", "iterations": "150", "refine_iterations": "30", "faces": "6000"}
+DMTET_OPTIONS = {"resolution": "32", "iterations": "150", "refine_iterations": "30", "faces": "6000",
+                 "texture_size": "512"}
 
 
 def parse_args() -> argparse.Namespace:
