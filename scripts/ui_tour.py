@@ -16,9 +16,10 @@ With the blender-ui tool (``../shared/tools/blender-ui``: Debian's Blender 4.3 o
       --out /tmp/ui-tour --base-python /root/.pyenv/versions/3.11.7/bin/python3.11 \\
       --wheel-folder /host/opt/wheels --torch-index https://pypi.org/simple
 
-``--engine-python /usr/local/bin/host-python`` skips Set Up Engine (a shorter tour: the jobs only;
-``HOST_PYTHON`` then names this machine's engine interpreter). (The scene: ``tests/addon/blender.py``'s ``build_scene``; this machine cannot reach
+(the scene: ``tests/addon/blender.py``'s ``build_scene``; this machine cannot reach
 download.pytorch.org, so PyTorch's CPU wheel comes from the local wheel folder, pinned ``+cpu``).
+``--engine-python /usr/local/bin/host-python`` skips Set Up Engine: a shorter tour, the jobs only
+(``HOST_PYTHON`` then names this machine's engine interpreter).
 The driver runs from a timer, so Blender's event loop keeps running between its steps.
 """
 
