@@ -109,8 +109,8 @@ def test_dmtet_depth_and_normal_terms_pull_the_surface_to_the_maps():
     views = sphere_views(0.6)
     sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
     vertices = torch.tensor(sphere.vertices, dtype=torch.float32, requires_grad=True)
-    batch = Batch(views.cameras, views.images, views.masks, torch.zeros(len(views), 1, 1, 3), views.depths,
-                  views.normals)
+    batch = Batch(views.cameras, views.images, views.masks, torch.zeros(len(views), 1, 1, 3),
+                  list(range(len(views))), depths=views.depths, normals=views.normals)
     terms = render_losses(vertices, torch.tensor(sphere.faces), AlbedoField(), batch, 0.01)
     assert 0.05 < float(terms["depth"]) < 0.2 and float(terms["normal"]) < 0.05  # 0.1 too near; facets' normals
     terms["depth"].backward()
