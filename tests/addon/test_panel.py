@@ -42,15 +42,15 @@ def test_panel_idle_for_both_sources():
     submodule("properties").load_methods()
     layout = draw_panel()
     props = [args[1] for name, args, _ in layout.calls if name == "prop"]
-    assert props == ["source", "method", "preset", "device", "texture_size", "preview", "collection",
-                     "light_as_world"]
+    assert props == ["source", "depth_normals", "method", "preset", "device", "texture_size", "preview",
+                     "collection", "light_as_world"]
     assert "16 cameras selected" in layout.texts()
     assert operators(layout) == ["meshlift.reconstruct_cameras", "meshlift.texture_selected", "meshlift.export_cameras"]
     assert not any(name == "progress" for name in layout.names())
     bpy.context.scene.meshlift.source = "FOLDER"
     layout = draw_panel()
     assert "folder" in [args[1] for name, args, _ in layout.calls if name == "prop"]
-    assert operators(layout) == ["meshlift.reconstruct_folder", "meshlift.reconstruct_photos"]
+    assert operators(layout) == ["meshlift.reconstruct_folder", "meshlift.reconstruct_photos", "meshlift.relief_image"]
 
 
 def test_panel_while_running(tmp_path):
