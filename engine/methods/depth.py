@@ -115,6 +115,7 @@ def run_depth(data: MethodInput) -> MethodOutput:
     volume = fuse_depth_maps(split.cameras, split.depths, normals, lo=lo, hi=hi, resolution=opts.resolution,
                              truncation=truncation,
                              incidence_power=opts.incidence_power, pixel_weights=trust,
+                             background=None if split.masks is None else split.masks < 0.5,
                              behind_weight=opts.behind_weight if widened else 1.0, on_view=data.progress.stage(STAGE))
     data.progress.update("surface", 0, 1)
     smoothing = opts.noise_smoothing * noise / volume.cell  # cells
