@@ -67,7 +67,22 @@ def test_depth_fusion_without_normals_and_with_noise(datasets, tmp_path):
     assert 0.02 < noise < 0.05 and out["stats"]["truncation_unit"] > 2.5 * noise
     gt = trimesh.load(datasets / "rocker-arm" / "gt_mesh.ply", force="mesh")
     metrics = geometry_metrics(mesh, gt, samples=100_000)
-    assert metrics["chamfer_l1"] < 0.008, metrics  # the visual hull from 100 views: 0.0101 (its pockets)
+    # the visual hull from 100 views: 0.0108 (its pockets); measured 0.0066 (0.0128 before unmeasured space that a
+    # view sees past was carved: stray noisy samples grew a blob)
+    assert metrics["chamfer_l1"] < 0.008, metrics
+    assert len(mesh.split(only_watertight=False)) == 1
+
+
+def test_open_unseen_leaves_the_holes_of_a_scan_open(datasets, tmp_path):
+    folder = write_depth_dataset(datasets / "bunny", tmp_path / "bunny", views=40)
+    gt = trimesh.load(datasets / "bunny" / "gt_mesh.ply", force="mesh")
+    closed, _ = run_method(folder, "depth")
+    opened, _ = run_method(folder, "depth", open_unseen=0.03)
+    closed_metrics, open_metrics = (geometry_metrics(m, gt, samples=100_000) for m in (closed, opened))
+    # the scan has open holes underneath: by default the fusion caps them, with open_unseen it leaves them
+    assert closed.is_watertight and not opened.is_watertight
+    assert 0.9 * len(closed.faces) < len(opened.faces) < 0.99 * len(closed.faces)
+    assert open_metrics["chamfer_l1"] < closed_metrics["chamfer_l1"] - 0.0005, (open_metrics, closed_metrics)
 
 
 def test_depth_fusion_needs_depth_maps(datasets):
