@@ -59,7 +59,7 @@ def reconstruction_row(row: str, name: str, args: argparse.Namespace, scratch: P
                                  normals=not (noisy and not args.noise_normals),
                                  noise=NOISE if noisy else 0.0, dropped=DROPPED if noisy else 0.0)
     method = ROW_METHOD[row]
-    tag = f"{row}-{name}-{args.views}views"
+    tag = "-".join([row, name, f"{args.views}views", *(o.replace("=", "") for o in args.option)])
     job = ReconstructJob(dataset=str(folder), out=str(OUT / tag), method=method, preset=args.preset,
                          device=args.device, options=parse_options(args.option), force=True, evaluate=True)
     started = time.perf_counter()
