@@ -50,7 +50,7 @@ def test_panel_idle_for_both_sources():
     bpy.context.scene.meshlift.source = "FOLDER"
     layout = draw_panel()
     assert "folder" in [args[1] for name, args, _ in layout.calls if name == "prop"]
-    assert operators(layout) == ["meshlift.reconstruct_folder", "meshlift.reconstruct_photos"]
+    assert operators(layout) == ["meshlift.reconstruct_folder", "meshlift.reconstruct_photos", "meshlift.relief_image"]
 
 
 def test_panel_while_running(tmp_path):
