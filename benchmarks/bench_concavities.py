@@ -6,13 +6,15 @@
 Runs the whole pipeline as ``python -m engine reconstruct --evaluate`` does (the scores are those of
 the exported, decimated and textured mesh) and prints one markdown row: the options, Chamfer-L1, normal
 consistency, F-scores, test PSNR, the points triangulated (and the voxels photo carving removed), the
-seconds of the free-space stages, of the method and of the whole job. ``--keep DIR`` keeps the
-output folder as ``DIR/<object>-<method>``; ``--header`` prints the table's header first.
+seconds of the free-space stages, of the method and of the whole job; on stderr, the seconds of every
+progress stage. ``--keep DIR`` keeps the output folder as ``DIR/<object>-<method>``; ``--header``
+prints the table's header first.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -65,6 +67,7 @@ def main() -> None:
           f"| {metrics['normal_consistency']:.3f} | {metrics['f_score_0.5%']:.3f} | {metrics['f_score_0.2%']:.3f} "
           f"| {metrics['psnr']:.2f} | {points} | {free_space:.0f} | {timings['reconstruct']:.0f} | {total:.0f} |",
           flush=True)
+    print("seconds by stage: " + ", ".join(f"{stage} {s:.0f}" for stage, s in stage_seconds.items()), file=sys.stderr)
 
 
 if __name__ == "__main__":

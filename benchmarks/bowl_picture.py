@@ -69,7 +69,7 @@ def main() -> None:
     sheet = Image.new("RGB", (args.size * len(images), args.size), (255, 255, 255))
     for i, image in enumerate(images):
         sheet.paste(image, (i * args.size, 0))
-    sheet.save(args.out, optimize=True)
+    sheet.convert("L").save(args.out, optimize=True)  # grey shading: one channel keeps the file small
 
 
 if __name__ == "__main__":

@@ -234,7 +234,8 @@ def test_neus_beats_the_hull_on_few_views(datasets):
     colours = result.albedo(result.vertices[:100])
     assert colours.shape == (100, 3) and float(colours.min()) >= 0 and float(colours.max()) <= 1
     assert result.stats["iterations"] == METHODS["neus"].presets["fast"].iterations
-    assert set(result.losses["optimizing the SDF"]) == {"colour", "albedo", "eikonal", "mask"}
+    # free_space: the lines of sight to the points triangulated across the views (on by default)
+    assert set(result.losses["optimizing the SDF"]) == {"colour", "albedo", "eikonal", "mask", "free_space"}
     assert not result.stats["mask_free"]
 
 

@@ -15,7 +15,13 @@ The package is split by role:
    no rendering) to the signed distance of the visual hull; without masks, to the hull of the
    automatic masks of ``MethodInput.hints`` (:mod:`engine.sfm.object_hints`), or, when the object
    could not be located, to a sphere in the region of interest (the field then learns the table
-   too). Encoding levels are switched on coarse to fine.
+   too). Encoding levels are switched on coarse to fine. The hull is first opened where the images
+   show empty space (:mod:`engine.free_space`: lines of sight to points triangulated across the
+   views, optionally photo carving), so a hollow that every silhouette covers (a bowl, a cup)
+   starts open. What lets the topology open: the SDF is a free field over the whole region of
+   interest, not a shell around the hull (nothing keeps it negative inside the hull, it may cross
+   zero anywhere), the fitted start already has the hollow, and the ``free_space`` loss keeps it
+   positive wherever a line of sight crosses (:mod:`.training`).
 3. **Sampling** (:mod:`.sampling`): the SDF is cached on a coarse lattice over the region of interest
    (the "occupancy grid", refreshed from the network every ``update_every`` steps). Each ray
    marches the cache (no network) to its first zero crossing and puts all its network samples in
@@ -24,7 +30,8 @@ The package is split by role:
 4. **Rendering** (:mod:`.rendering`): NeuS alpha with learned ``inv_s`` and cosine annealing
    (:mod:`engine.render.volume`); with a table, two surfaces composited (:func:`.rendering.table_alphas`).
 5. **Training** (:mod:`.training`): the step and its named losses (colour L1, albedo L1, eikonal, mask
-   BCE when masks exist), reported with the progress events and in ``report.json``. With masks
+   BCE when masks exist, ``free_space`` and ``sparse_depth`` from the triangulated points), reported
+   with the progress events and in ``report.json``. With masks
    every ray gets a random background colour (so opacity must match the mask); without masks the
    background field explains what lies outside the region of interest, and the first
    ``geometry_warmup`` share of the steps trains only the colours.
