@@ -108,10 +108,11 @@ def first_crossing(values: torch.Tensor, t: torch.Tensor, near: torch.Tensor) ->
 
 
 def sample_pixels(split: DatasetSplit, count: int, generator: torch.Generator
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Random pixels across all views: ``(origins [R, 3], directions [R, 3], colours [R, 3], masks [R] or None)``."""
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Random pixels across all views: ``(origins [R, 3], directions [R, 3], colours [R, 3], masks [R]
+    or None, views [R])``."""
     n, h, w = split.images.shape[:3]
     view, py, px = (torch.randint(k, (count,), generator=generator).to(split.images.device) for k in (n, h, w))
     origins, directions = split.cameras.rays(view, px, py)
     mask = None if split.masks is None else split.masks[view, py, px]
-    return origins, directions, split.images[view, py, px], mask
+    return origins, directions, split.images[view, py, px], mask, view

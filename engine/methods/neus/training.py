@@ -21,7 +21,8 @@ STAGE = "optimizing the SDF"
 
 def loss_weights(opts: NeuSOptions) -> dict[str, float]:
     """The weight of each named loss term of a step (see :func:`train`)."""
-    return {"colour": 1.0, "albedo": opts.albedo_weight, "eikonal": opts.eikonal_weight, "mask": opts.mask_weight}
+    return {"colour": 1.0, "albedo": opts.albedo_weight, "eikonal": opts.eikonal_weight, "mask": opts.mask_weight,
+            "appearance": opts.appearance_weight}
 
 
 def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator
@@ -36,7 +37,9 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
       explains the images by itself and can be baked into the texture;
     * ``eikonal``: ``(|grad SDF| - 1)^2`` on the samples and on as many uniform points of the box
       (not during a mask-free colours-only warm-up);
-    * ``mask``: BCE of the opacity against the mask (with masks only).
+    * ``mask``: BCE of the opacity against the mask (with masks only);
+    * ``appearance``: without masks, the penalty on each image's own affine colour (:mod:`.appearance`),
+      through which the rendering is compared with that image.
 
     Learning rates ramp up over ``lr_warmup`` steps and decay exponentially to ``lr_final_factor``;
     encoding levels switch on coarse to fine; the cached SDF is refreshed every ``update_every``.
@@ -66,7 +69,7 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
         decay = opts.lr_final_factor ** (step / iterations) * min(1.0, (step + 1) / opts.lr_warmup)
         for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = base * decay
-        origins, directions, target, mask = sample_pixels(split, opts.rays, generator)
+        origins, directions, target, mask, view = sample_pixels(split, opts.rays, generator)
         out = render_rays(model, cache, origins, directions, lo=lo, hi=hi, opts=opts,
                           anneal=min(1.0, step / anneal_steps), training=True, frozen_geometry=frozen)
         if mask is None:
@@ -74,6 +77,8 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
         else:
             background = torch.rand(len(origins), 3, generator=generator).to(origins.device)
             target = target * mask[:, None] + background * (1 - mask[:, None])
+        if model.appearance is not None:  # as each photo's own exposure and white balance show it
+            out, background = model.appearance(view, out, background)
         clear = 1.0 - out["opacity"][:, None]
         losses = {"colour": (out["colour"] + clear * background - target).abs().mean(),
                   "albedo": (out["albedo"] + clear.detach() * background.detach() - target).abs().mean()}
@@ -81,6 +86,8 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
             free = lo + torch.rand(len(origins), 3, generator=generator).to(lo.device) * (hi - lo)  # [R, 3]
             free_gradient = model.sdf.with_gradient(free)[2]
             losses["eikonal"] = out["eikonal"] + ((free_gradient.norm(dim=-1) - 1.0) ** 2).mean()
+        if model.appearance is not None:
+            losses["appearance"] = model.appearance.penalty()
         if mask is not None:
             losses["mask"] = F.binary_cross_entropy(out["opacity"].clamp(1e-4, 1 - 1e-4), mask)
         log.add(step, losses)
