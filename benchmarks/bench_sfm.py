@@ -1,15 +1,18 @@
-"""Photos without poses on spot-tabletop: SfM registration, pose accuracy, and the hull from the photos.
+"""Photos without poses on a tabletop dataset: SfM registration, pose accuracy, and the hull from the photos.
 
-    .venv/bin/python benchmarks/bench_sfm.py [--method hull] [--preset balanced] [--work benchmarks/out/sfm]
+    .venv/bin/python benchmarks/bench_sfm.py [--dataset spot-tabletop] [--method hull] [--preset balanced]
+        [--work benchmarks/out/sfm] [--sparse benchmarks/out/sfm/poses/sparse/0] [--masks-only]
 
-Treats ``spot-tabletop/train`` as plain photos (its transforms are only used for scoring):
+Treats ``DATASET/train`` (a folder of ``shared/datasets``) as plain photos (its transforms are only used for scoring):
 ``recover_poses`` (COLMAP SfM, upright frame, automatic box and masks), then the reconstruction
 (``--method``: the ``hull`` of the automatic masks, or ``neus`` started from them and fitted to
 the photos without them) through the pipeline on the recovered ``transforms.json``. The recovered cameras
 are aligned to the given ones by the similarity of their centres (Umeyama); the same similarity
 brings the mesh into the ground-truth frame for ``geometry_metrics``. "Upright" is the angle
 between the recovered frame's +Z and the true +Z after that alignment. The masks are scored
-against the ground-truth mesh rasterized through the given cameras (IoU per view).
+against the ground-truth mesh rasterized through the given cameras (IoU per view). ``--sparse``
+reuses a COLMAP model from an earlier run (outside ``--work``, which is emptied) instead of running
+SfM; ``--masks-only`` stops after the masks' scores.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from engine.render import rasterize
 from engine.sfm.align import pose_errors
 from engine.sfm.poses import recover_poses
 
-DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "spot-tabletop"
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 def main() -> None:
@@ -40,20 +43,27 @@ def main() -> None:
     parser.add_argument("--method", default="hull")
     parser.add_argument("--preset", default="balanced")
     parser.add_argument("--work", default=str(Path(__file__).parent / "out" / "sfm"))
+    parser.add_argument("--dataset", default="spot-tabletop")
+    parser.add_argument("--sparse", default=None)
+    parser.add_argument("--masks-only", action="store_true")
     args = parser.parse_args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
+    dataset = DATASETS / args.dataset
 
     start = time.perf_counter()
-    transforms = recover_poses(DATASET / "train", work / "poses", Progress(lambda _e: None), masks="none")
+    sparse = Path(args.sparse) if args.sparse else None
+    if sparse is None:
+        recover_poses(dataset / "train", work / "poses", Progress(lambda _e: None), masks="none")
+        sparse = work / "poses" / "sparse" / "0"
     sfm_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    transforms = recover_poses(DATASET / "train", work / "poses", Progress(lambda _e: None), masks="auto",
-                               sparse=work / "poses" / "sparse" / "0")
+    transforms = recover_poses(dataset / "train", work / "poses", Progress(lambda _e: None), masks="auto",
+                               sparse=sparse)
     mask_seconds = time.perf_counter() - start
 
     recovered = load_split(transforms)
-    given = load_split(DATASET)
+    given = load_split(dataset)
     index = [given.names.index(f"train/{Path(name).name}") for name in recovered.names]
     errors, similarity = pose_errors(recovered.cameras, given.cameras[index])
     up = similarity.rotation @ np.array([0.0, 0.0, 1.0])
@@ -63,12 +73,14 @@ def main() -> None:
           f"(max {100 * errors.centre_relative.max():.2f}%); up axis off by "
           f"{np.degrees(np.arccos(np.clip(up[2], -1, 1))):.2f} deg")
 
-    gt = trimesh.load(DATASET / "gt_mesh.ply")
+    gt = trimesh.load(dataset / "gt_mesh.ply")
     covered = rasterize(torch.tensor(gt.vertices, dtype=torch.float32), torch.tensor(gt.faces),
                         given.cameras[index]).face_id >= 0  # [N, H, W]
     masks = recovered.masks > 0.5
     iou = (covered & masks).sum((1, 2)) / (covered | masks).sum((1, 2))
     print(f"mask IoU vs the true silhouettes: median {float(iou.median()):.3f}, min {float(iou.min()):.3f}")
+    if args.masks_only:
+        return
 
     events: list[dict] = []
     start = time.perf_counter()
