@@ -12,7 +12,9 @@ brings the mesh into the ground-truth frame for ``geometry_metrics``. "Upright" 
 between the recovered frame's +Z and the true +Z after that alignment. The masks are scored
 against the ground-truth mesh rasterized through the given cameras (IoU per view). ``--sparse``
 reuses a COLMAP model from an earlier run (outside ``--work``, which is emptied) instead of running
-SfM; ``--masks-only`` stops after the masks' scores.
+SfM; ``--masks-only`` stops after the masks' scores; ``--picture OUT.png`` saves four views: the
+photo, the automatic mask (white) and its errors against the truth (red: missed object, blue:
+table kept).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
+from PIL import Image
 
 from engine.data.transforms import load_split
 from engine.evaluate import geometry_metrics
@@ -46,6 +49,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="spot-tabletop")
     parser.add_argument("--sparse", default=None)
     parser.add_argument("--masks-only", action="store_true")
+    parser.add_argument("--picture", default=None)
     args = parser.parse_args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -79,6 +83,8 @@ def main() -> None:
     masks = recovered.masks > 0.5
     iou = (covered & masks).sum((1, 2)) / (covered | masks).sum((1, 2))
     print(f"mask IoU vs the true silhouettes: median {float(iou.median()):.3f}, min {float(iou.min()):.3f}")
+    if args.picture:
+        mask_picture(recovered.images, masks, covered, iou, Path(args.picture))
     if args.masks_only:
         return
 
@@ -92,6 +98,25 @@ def main() -> None:
     aligned = trimesh.Trimesh(similarity.points(mesh.vertices), mesh.faces, process=False)
     metrics = geometry_metrics(aligned, gt)
     print(" ".join(f"{key} {value:.4f}" for key, value in metrics.items()))
+
+
+def mask_picture(images: torch.Tensor, masks: torch.Tensor, truth: torch.Tensor, iou: torch.Tensor, out: Path) -> None:
+    """Four views (the worst, two between, the best by IoU), one row each: photo ``images [N, H, W, 3]``,
+    automatic mask ``masks [N, H, W]``, and its errors against ``truth`` (red: object missed, blue:
+    background kept, grey: right)."""
+    order = iou.argsort()
+    rows = [int(order[k]) for k in np.linspace(0, len(order) - 1, 4).round().astype(int)]
+    panels = []
+    for i in rows:
+        photo = images[i].numpy()
+        mask = np.repeat(masks[i].numpy()[..., None], 3, -1).astype(np.float32)
+        errors = np.full_like(photo, 0.15)
+        errors[(masks[i] & truth[i]).numpy()] = 0.6
+        errors[(truth[i] & ~masks[i]).numpy()] = (1.0, 0.1, 0.1)
+        errors[(masks[i] & ~truth[i]).numpy()] = (0.2, 0.4, 1.0)
+        panels.append(np.concatenate([photo, mask, errors], 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.concatenate(panels, 0).clip(0, 1) * 255).astype(np.uint8)).save(out, optimize=True)
 
 
 if __name__ == "__main__":

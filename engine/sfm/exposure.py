@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import Cameras
+from ..shading.colour import srgb_decode, srgb_encode
 
 # The ring of table points: from this share of the box diagonal beyond the box's footprint out to
 # ``outer`` (the masks' ground reach), on a square grid of about ``RING_POINTS`` points.
@@ -41,17 +42,6 @@ ROUNDS = 4
 INLIER_LOG_RATIO = 0.15
 # A view needs this many table points in the picture to get a gain of its own (else 1).
 MIN_POINTS = 50
-
-
-def srgb_to_linear(colours: torch.Tensor) -> torch.Tensor:
-    """sRGB values in [0, 1] -> linear light (the IEC 61966-2-1 curve)."""
-    return torch.where(colours <= 0.04045, colours / 12.92, ((colours + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(colours: torch.Tensor) -> torch.Tensor:
-    """Linear light in [0, 1] -> sRGB values (the inverse of :func:`srgb_to_linear`)."""
-    colours = colours.clamp(0.0, 1.0)
-    return torch.where(colours <= 0.0031308, colours * 12.92, 1.055 * colours ** (1 / 2.4) - 0.055)
 
 
 def table_ring(lo: torch.Tensor, hi: torch.Tensor, outer: float) -> torch.Tensor:
@@ -85,7 +75,7 @@ def view_gains(colours: torch.Tensor) -> torch.Tensor:
     """``[N, 3]`` linear-light gains that bring each view's colours of the table points ``colours
     [N, P, 3]`` (sRGB, NaN where unseen) to the points' common colour (see the module docstring)."""
     usable = (colours > DARKEST) & (colours < BRIGHTEST)  # [N, P, 3]
-    log_colour = torch.where(usable, srgb_to_linear(colours.nan_to_num(0.5)).clamp_min(1e-6).log(),
+    log_colour = torch.where(usable, srgb_decode(colours.nan_to_num(0.5)).clamp_min(1e-6).log(),
                              torch.full_like(colours, math.nan))
     log_gain = torch.zeros(colours.shape[0], 3)
     enough = (usable.all(-1).sum(1) >= MIN_POINTS)[:, None]  # [N, 1]
@@ -103,7 +93,7 @@ def view_gains(colours: torch.Tensor) -> torch.Tensor:
 def apply_gains(images: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
     """``images [N, ..., 3]`` (sRGB) with each view's linear-light ``gains [N, 3]`` applied."""
     shape = (gains.shape[0],) + (1,) * (images.dim() - 2) + (3,)
-    return linear_to_srgb(srgb_to_linear(images) * gains.reshape(shape).to(images))
+    return srgb_encode(srgb_decode(images) * gains.reshape(shape).to(images)).clamp_max(1.0)
 
 
 def table_spread(colours: torch.Tensor) -> float:
