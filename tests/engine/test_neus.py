@@ -333,4 +333,5 @@ def test_each_photo_s_appearance_absorbs_its_own_gain_and_offset():
             assert float((found_gain - log_gain).abs().max()) < 0.05, (found_gain, log_gain)
             assert float((found_offset - offset).abs().max()) < 0.02
             assert float((colours.detach() - truth).abs().max()) < 0.03
-    assert errors[True] < 0.005 < 0.02 < errors[False], errors
+    assert errors[True] < 0.005, errors
+    assert errors[False] > 0.02, errors
