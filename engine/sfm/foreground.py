@@ -78,7 +78,6 @@ HULL_RESOLUTION = 64
 TOLERATED_VIEWS = 1
 # The occluder's lowest share of the box height is ignored (see the module docstring).
 CLEAR_HEIGHT_SHARE = 0.15
-CLEAR_LATER = 0.15
 
 
 def estimate_masks(split: DatasetSplit, box_min: torch.Tensor, box_max: torch.Tensor, ground: bool,
@@ -117,8 +116,6 @@ def mask_passes(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, ground:
     ratio = None
     for n_pass in range(PASSES):
         report = None if on_view is None else (lambda i, n, p=n_pass: on_view(p * n + i, PASSES * n))
-        if n_pass > 0:
-            clear = float(lo[2] + CLEAR_LATER * (hi[2] - lo[2]))
         test = table_pixels(split, lo, hi, ground, occluder=occluder, clear=clear, tolerance=tolerance,
                             colour_ratio=ratio, on_view=report)
         masks = torch.from_numpy(np.stack([clean(~view) for view in test.table.numpy()]))

@@ -40,7 +40,6 @@ GROUND_REACH = 1.0
 # The colours' own say (natural log of the likelihood ratio of object to background colour
 # histograms): beyond this either way a colour overrules the plane test (see table_pixels).
 COLOUR_LOG_RATIO = 3.0
-UNDER_TOO = 1.0
 # The photos are smoothed this much before they are compared (sub-pixel pose error); more blurs
 # the object's colour into the table pixels beside it (a fringe that stays in the masks: on
 # spot-tabletop 1 px keeps 33% more of a 2-px ring around the object than 0.5 px).
@@ -72,8 +71,9 @@ def table_pixels(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, ground
     background), from the last pass) has the last word where a colour is far more typical of one
     side (``COLOUR_LOG_RATIO``): a pixel the other views agree on stays object when its colour is
     the object's (a white leg in front of the white leg that they see), and one whose table point
-    is out of reach (the sky or the far table behind the object) is background when its colour is
-    the background's. Without a ``ground`` plane only the box test applies."""
+    could not be checked (out of reach: the sky or the far table behind the object; or hidden from
+    the other views: right behind or under the object) is background when its colour is the
+    background's. Without a ``ground`` plane only the box test applies."""
     images = blur(split.images)  # [N, h, w, 3]
     cams = split.cameras
     size = torch.tensor([cams.width, cams.height], dtype=torch.float32)
@@ -106,7 +106,7 @@ def table_pixels(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, ground
         if colour_ratio is not None:
             ratio = colour_ratio(colour)  # [h*w]
             table &= ratio < COLOUR_LOG_RATIO
-            table |= (far <= near) | (((t == FAR) | bool(UNDER_TOO)) & ~checked_all & (ratio < -COLOUR_LOG_RATIO))
+            table |= (far <= near) | (~checked_all & (ratio < -COLOUR_LOG_RATIO))
         views.append(torch.stack([table, sure_table, sure_object]).reshape(3, cams.height, cams.width))
         if on_view is not None:
             on_view(i + 1, len(split))
