@@ -26,29 +26,25 @@ def mask_occupancy(
     points: torch.Tensor,
     split: DatasetSplit,
     on_view: Callable[[int, int], None] | None = None,
-    tolerated: int = 0,
 ) -> torch.Tensor:
     """Soft visual-hull occupancy of world points.
 
     For each view that sees a point (in front of the camera and inside the image), the mask is
     sampled bilinearly at the point's projection; the occupancy is the minimum over those views,
-    so a value above 0.5 means every view agrees the point is on the object. With ``tolerated``
-    views it is the ``tolerated + 1``-th smallest value instead: that many views may disagree (masks
-    that are each wrong in a few places). Points seen by fewer than ``MIN_SEEN_FRACTION`` of the
-    views get 0.
+    so a value above 0.5 means every view agrees the point is on the object. Points seen by fewer
+    than ``MIN_SEEN_FRACTION`` of the views get 0.
 
     Args:
         points: ``[P, 3]`` world-space points, on the device of ``split``.
         split: views with masks.
         on_view: called as ``on_view(i, n_views)`` after each view (may raise to cancel).
-        tolerated: how many views may call a point empty before it is.
     Returns:
         ``[P]`` occupancy in [0, 1].
     """
     assert split.masks is not None, "carving needs masks"
     cams = split.cameras
     n_views = len(split)
-    lowest = torch.ones(points.shape[0], tolerated + 1, device=points.device)  # [P, t + 1] smallest values so far
+    occupancy = torch.ones(points.shape[0], device=points.device)  # [P]
     seen = torch.zeros(points.shape[0], device=points.device, dtype=torch.int32)  # [P]
     alive = torch.arange(points.shape[0], device=points.device)  # indices still worth updating
     size = torch.tensor([cams.width, cams.height], device=points.device, dtype=points.dtype)
@@ -59,15 +55,11 @@ def mask_occupancy(
         grid = (pixels / size * 2.0 - 1.0)[None, None]  # [1, 1, A, 2] in grid_sample's [-1, 1]
         value = F.grid_sample(split.masks[i][None, None], grid, mode="bilinear", align_corners=False)[0, 0, 0]
         ids = alive[inside]
-        if tolerated:
-            lowest[ids] = torch.cat([lowest[ids], value[inside, None]], 1).sort(1).values[:, :-1]
-        else:
-            lowest[ids, 0] = torch.minimum(lowest[ids, 0], value[inside])
+        occupancy[ids] = torch.minimum(occupancy[ids], value[inside])
         seen[ids] += 1
-        alive = alive[lowest[alive, -1] > DEAD]
+        alive = alive[occupancy[alive] > DEAD]
         if on_view is not None:
             on_view(i + 1, n_views)
-    occupancy = lowest[:, -1]
     min_seen = max(1, int(MIN_SEEN_FRACTION * n_views + 0.5))
     return torch.where(seen >= min_seen, occupancy, torch.zeros_like(occupancy))
 
@@ -101,29 +93,26 @@ def hull_sdf(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution
 
 
 def hull_occupancy(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
-                   on_view: Callable[[int, int], None] | None = None, *, tolerated: int = 0
-                   ) -> tuple[np.ndarray, np.ndarray, float]:
+                   on_view: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """``(occupancy [X, Y, Z], origin [3], cell)``: the visual hull's soft occupancy
-    (:func:`mask_occupancy`, ``tolerated`` views may disagree) at the cell centres of a
-    ``resolution`` grid over ``[lo, hi]``, the centre of cell ``(0, 0, 0)`` and the cell size."""
+    (:func:`mask_occupancy`) at the cell centres of a ``resolution`` grid over ``[lo, hi]``, the
+    centre of cell ``(0, 0, 0)`` and the cell size."""
     points, shape = cell_centres(lo, hi, resolution)
     cell = float((hi - lo).max()) / resolution
-    occupancy = mask_occupancy(points, split, on_view, tolerated).reshape(shape).cpu().numpy()
+    occupancy = mask_occupancy(points, split, on_view).reshape(shape).cpu().numpy()
     return occupancy, points[0].cpu().numpy(), cell
 
 
 def hull_mesh(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor, resolution: int,
-              on_view: Callable[[int, int], None] | None = None, *, tolerated: int = 0
-              ) -> tuple[trimesh.Trimesh, list[int], float] | None:
+              on_view: Callable[[int, int], None] | None = None) -> tuple[trimesh.Trimesh, list[int], float] | None:
     """The visual hull's surface in the box ``[lo, hi]`` (the frame of ``split``'s cameras), carved
     at the cell centres of a ``resolution`` grid: marching cubes of the soft occupancy at 0.5
-    (closed at the box's sides; ``tolerated`` views may disagree, see :func:`mask_occupancy`),
-    outward, small pieces dropped.
+    (closed at the box's sides), outward, small pieces dropped.
 
     Returns ``(mesh, grid shape [X, Y, Z], cell size)``, or ``None`` when the hull is empty (the
     masks share no point of the box).
     """
-    occupancy, origin, cell = hull_occupancy(split, lo, hi, resolution, on_view, tolerated=tolerated)
+    occupancy, origin, cell = hull_occupancy(split, lo, hi, resolution, on_view)
     if occupancy.max() <= 0.5:
         return None
     return extract_surface(occupancy, origin, cell), list(occupancy.shape), cell

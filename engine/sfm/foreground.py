@@ -23,11 +23,12 @@ masks rest on what does not change with the light. Which cue decides what:
   in front of the white leg that the other views see).
 * **Clean-up** (:func:`clean`): specks removed, holes up to ``MAX_FILLED_HOLE_SHARE`` of the image
   filled (bigger ones are the table seen between legs or under a belly), small islands dropped.
-* **The views' agreement**: the masks of all views are carved into a visual hull in which a point
-  is empty only when more than ``TOLERATED_VIEWS`` views call it background, and the final masks
-  are that hull's silhouettes. Every view's colour test is wrong in a few pixels (an object colour
-  that happens to match the table behind it); a thin part (an ear) meets such a pixel in some of
-  60 views, and a hull that trusts every view loses it.
+* **The views' agreement**: the masks of all views are carved into a visual hull, and the final
+  masks are that hull's silhouettes: what one view could not rule out (the sky behind the object
+  in a low view) but the others carved away is dropped. Every view is trusted: with the
+  tolerance tied to the table's spread the views rarely miss object pixels, and a hull that lets
+  one view disagree keeps blobs of background that only one view could check (bunny-tabletop-studio
+  hull Chamfer-L1 0.0243 against 0.0205, spot-tabletop 0.0128 against 0.0121).
 
 This runs ``PASSES`` times: the first pass takes the object's box as what may hide a table point
 from a view, later passes the hull of the previous masks (tighter, so more table points can be
@@ -74,8 +75,6 @@ SURE_OUTSIDE_PIXELS = 6
 MAX_FILLED_HOLE_SHARE = 0.0013
 PASSES = 3
 HULL_RESOLUTION = 64
-# A point of the hull is empty when more than this many views call it background.
-TOLERATED_VIEWS = 1
 # The occluder's lowest share of the box height is ignored (see the module docstring).
 CLEAR_HEIGHT_SHARE = 0.15
 
@@ -143,9 +142,9 @@ def corrected_photos(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor) ->
 
 
 def visual_hull(split: DatasetSplit, lo: torch.Tensor, hi: torch.Tensor) -> trimesh.Trimesh:
-    """The hull of ``split``'s masks in the box ``[lo, hi]`` at ``HULL_RESOLUTION``, ``TOLERATED_VIEWS``
-    views allowed to disagree, closed at the box's sides (the ground)."""
-    carved = hull_mesh(split, lo, hi, HULL_RESOLUTION, tolerated=TOLERATED_VIEWS)
+    """The hull of ``split``'s masks in the box ``[lo, hi]`` at ``HULL_RESOLUTION``, closed at the
+    box's sides (the ground)."""
+    carved = hull_mesh(split, lo, hi, HULL_RESOLUTION)
     if carved is None:  # nothing left: keep the whole box as the occluder
         return trimesh.creation.box(bounds=np.stack([lo.numpy(), hi.numpy()]))
     return carved[0]
