@@ -357,8 +357,7 @@ def render_all(context: bpy.types.Context, renders: dataset.CameraExport, log: A
 
 
 def export_to_cache(context: bpy.types.Context, cameras: list[bpy.types.Object], name: str, log: Any = None) -> Path:
-    """The cameras exported as a dataset into a new folder of the cache (removed again on failure);
-    returns the folder."""
+    """The folder of the cache the cameras were exported into as a dataset (removed again on failure)."""
     renders = camera_renders(context, cameras, name)
     render_all(context, renders, log)
     return renders.folder
