@@ -44,6 +44,7 @@ OUT = ROOT / "benchmarks" / "out" / "relight"
 # The light bunny-studio's train/ and test/ images were rendered under (../shared/datasets/README.md).
 CAPTURE_LIGHT = ROOT / "benchmarks" / "bunny_studio_capture_light.json"
 PICTURE_VIEWS = (0, 4, 7)
+PICTURE_SAMPLES = 16  # Cycles samples per pixel of the picture (denoised; the scores use 64)
 
 
 def run(method: str, material: str, args: argparse.Namespace) -> dict:
@@ -75,7 +76,7 @@ def row(method: str, material: str, report: dict) -> str:
 def cycles_views(asset: Path, light: Path, split: str, folder: Path) -> list[np.ndarray]:
     """The picture's test views of ``asset`` under ``light``, rendered by Cycles, over white."""
     command = [sys.executable, "-m", "engine.relight", str(asset), str(DATASET), "--out", str(folder),
-               "--split", split, "--light", str(light)]
+               "--split", split, "--light", str(light), "--samples", str(PICTURE_SAMPLES)]
     subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
     names = load_split(DATASET, split).names
     views = []
