@@ -8,8 +8,9 @@ method and material mode, and a picture of the assets under the capture light an
 Each run is ``python -m engine reconstruct --evaluate`` in-process (Chamfer-L1 against gt_mesh.ply,
 test PSNR, the albedo PSNR against test_albedo, and for PBR the lit PSNR of the engine's own shading),
 then the relit PSNR of its GLB: Blender's glTF importer, the light of relit_light.json, Cycles at the
-test cameras (``engine.evaluate.relit_psnr``). "time s" is the job without its evaluation. With
-``--rescore`` the assets already in benchmarks/out/relight/<method>-<material>/ (any folder
+test cameras (``engine.evaluate.relit_psnr``; on a dataset without a relighting test, such as the
+uniformly lit shared objects, only the other scores). "time s" is the job without its evaluation. With
+``--rescore`` the assets already in benchmarks/out/relight/<dataset>/<method>-<material>/ (any folder
 ``reconstruct`` wrote) are scored again without rebuilding.
 The picture: for each method and mode, three test views under the capture light and under the new
 light (Cycles), beside the truth (test/ and test_relit/).
@@ -32,7 +33,7 @@ from PIL import Image
 
 from engine.cli import parse_options
 from engine.data.transforms import load_split
-from engine.evaluate import relit_psnr
+from engine.evaluate import can_relight, relit_psnr
 from engine.pipeline import reconstruct
 from engine.progress import Progress
 from engine.protocol import ReconstructJob
@@ -48,24 +49,27 @@ PICTURE_VIEWS = (0, 4, 7)
 def run(method: str, material: str, args: argparse.Namespace) -> dict:
     """Build (unless ``--rescore``) and score one asset; returns its report with the relit score."""
     tag = f"{method}-{material}"
-    folder = OUT / tag
+    folder = OUT / args.dataset.name / tag
     if not args.rescore:
         job = ReconstructJob(dataset=str(args.dataset), out=str(folder), method=method, preset=args.preset,
                              device=args.device, options={**parse_options(args.option), "material": material},
                              force=True, evaluate=True, name="bunny")
         reconstruct(job, Progress(lambda _event: None))
     report = json.loads((folder / "report.json").read_text())
-    report["metrics"].update(relit_psnr(next(folder.glob("*.glb")), args.dataset))
-    (OUT / f"{tag}.json").write_text(json.dumps(report, indent=2))
+    if can_relight(args.dataset):
+        report["metrics"].update(relit_psnr(next(folder.glob("*.glb")), args.dataset))
+    (OUT / args.dataset.name / f"{tag}.json").write_text(json.dumps(report, indent=2))
     return report
 
 
 def row(method: str, material: str, report: dict) -> str:
     metrics = report["metrics"]
     seconds = report["timings"]["total"] - report["timings"].get("evaluate", 0.0)
-    lit = f"{metrics['psnr_lit']:.2f}" if "psnr_lit" in metrics else "–"
-    return (f"| {method} | {material} | {metrics['relit_psnr']:.2f} | {metrics['albedo_psnr']:.2f} | "
-            f"{metrics['psnr']:.2f} | {lit} | {metrics['chamfer_l1']:.5f} | {seconds:.0f} |")
+    def score(key: str) -> str:
+        return f"{metrics[key]:.2f}" if key in metrics else "–"
+
+    return (f"| {method} | {material} | {score('relit_psnr')} | {score('albedo_psnr')} | {score('psnr')} | "
+            f"{score('psnr_lit')} | {metrics['chamfer_l1']:.5f} | {seconds:.0f} |")
 
 
 def cycles_views(asset: Path, light: Path, split: str, folder: Path) -> list[np.ndarray]:
@@ -92,7 +96,7 @@ def save_picture(tags: list[str], path: Path) -> None:
     rows = [np.concatenate(truth_views("test") + truth_views("test_relit"), axis=1)]
     with tempfile.TemporaryDirectory() as folder:
         for tag in tags:
-            asset = next((OUT / tag).glob("*.glb"))
+            asset = next((OUT / DATASET.name / tag).glob("*.glb"))
             captured = cycles_views(asset, CAPTURE_LIGHT, "test", Path(folder) / f"{tag}-capture")
             relit = cycles_views(asset, DATASET / "relit_light.json", "test_relit", Path(folder) / f"{tag}-relit")
             rows.append(np.concatenate(captured + relit, axis=1))
@@ -113,7 +117,7 @@ def main() -> None:
     parser.add_argument("--rescore", action="store_true", help="score the assets already built, do not rebuild")
     parser.add_argument("--picture", type=Path, default=None, help="also save the comparison picture here")
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / args.dataset.name).mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M")
     print(f"{started}, machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
           f"threads, device {args.device}, preset {args.preset}, options {args.option}\n")

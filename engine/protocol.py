@@ -183,10 +183,11 @@ class ReliefJob:
     options: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
     force: bool = False
+    command: ClassVar[str] = RELIEF_COMMAND
 
     def to_dict(self) -> dict[str, Any]:
         """The job file's JSON object (with ``command``)."""
-        return {"command": RELIEF_COMMAND, **{key: getattr(self, key) for key in RELIEF_FIELD_TYPES}}
+        return {"command": self.command, **{key: getattr(self, key) for key in RELIEF_FIELD_TYPES}}
 
 
 RELIEF_FIELD_TYPES: dict[str, tuple[type, ...]] = {

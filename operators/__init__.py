@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Operators (reconstruct, reconstruct from photos, texture a mesh, export, cancel, engine-option rows,
-engine set-up) and the Object ▸ Meshlift menu that makes them findable with F3 menu search."""
+"""Operators (reconstruct, reconstruct from photos, texture a mesh, relief from an image, export, cancel,
+engine-option rows, engine set-up) and the Object ▸ Meshlift menu that makes them findable with F3 menu search."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .engine_options import CLASSES as OPTION_CLASSES
 from .engine_setup import CLASSES as SETUP_CLASSES
 from .photos import CLASSES as PHOTO_CLASSES
 from .reconstruct import CLASSES as OPERATOR_CLASSES
+from .relief import CLASSES as RELIEF_CLASSES
 from .texture_mesh import CLASSES as TEXTURE_CLASSES
 
 
@@ -25,6 +26,7 @@ class MESHLIFT_MT_object(bpy.types.Menu):
         layout.operator("meshlift.reconstruct_folder", icon="FILE_FOLDER")
         layout.operator("meshlift.reconstruct_photos", icon="IMAGE_DATA")
         layout.operator("meshlift.texture_selected", icon="TEXTURE")
+        layout.operator("meshlift.relief_image", icon="IMAGE_RGB")
         layout.operator("meshlift.export_cameras", icon="EXPORT")
         layout.separator()
         layout.operator("meshlift.cancel", icon="CANCEL")
@@ -35,7 +37,8 @@ def draw_object_menu(self: bpy.types.Menu, _context: bpy.types.Context) -> None:
     self.layout.menu(MESHLIFT_MT_object.bl_idname)
 
 
-CLASSES = (*OPERATOR_CLASSES, *PHOTO_CLASSES, *TEXTURE_CLASSES, *OPTION_CLASSES, *SETUP_CLASSES, MESHLIFT_MT_object)
+CLASSES = (*OPERATOR_CLASSES, *PHOTO_CLASSES, *TEXTURE_CLASSES, *RELIEF_CLASSES, *OPTION_CLASSES, *SETUP_CLASSES,
+           MESHLIFT_MT_object)
 
 
 @bpy.app.handlers.persistent

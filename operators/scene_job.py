@@ -15,6 +15,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from .. import preferences, properties
 from ..bridge.errors import UserError
 from ..bridge.objfile import ObjError
 from ..bridge.worker_process import Outcome, Progress, WorkerProcess, format_seconds
-from ..engine.protocol import TEXTURE_COMMAND, ReconstructJob, safe_name
+from ..engine.protocol import RELIEF_COMMAND, TEXTURE_COMMAND, ReconstructJob, safe_name
 from . import dataset, result
 from .preview import LivePreview
 
@@ -277,10 +278,12 @@ def check_idle() -> None:
 
 def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: JobSettings,
            temporary: list[Path], *, interactive: bool = False, renders: dataset.CameraExport | None = None,
-           job_fields: dict[str, Any] | None = None, job_type: type[ReconstructJob] = ReconstructJob) -> SceneJob:
-    """The job (the active one from now on) whose worker runs a ``job_type`` job on ``dataset_path``:
-    started at once, or after ``renders`` are done. An ``interactive`` job with ``settings.preview``
-    asks the worker for live previews."""
+           job_fields: dict[str, Any] | None = None, job_type: type[ReconstructJob] = ReconstructJob,
+           make_job: Callable[[str], Any] | None = None) -> SceneJob:
+    """The job (the active one from now on) whose worker runs a ``job_type`` job on ``dataset_path``
+    (or the job ``make_job(out)`` makes for the output folder ``out``, e.g. a relief): started at
+    once, or after ``renders`` are done. An ``interactive`` job with ``settings.preview`` asks the
+    worker for live previews."""
     cache = preferences.cache_root(context)
     run_id = f"{name}-{stamp()}"
     out = cache / "results" / run_id
@@ -291,8 +294,9 @@ def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: 
     if live:
         fields["preview"] = str(cache / "previews" / run_id)
         temporary.append(cache / "previews" / run_id)
-    job = job_type(dataset=str(dataset_path), out=str(out), method=settings.method, preset=settings.preset,
-                   device=settings.device, options=settings.options, name=name, **fields)
+    job = make_job(str(out)) if make_job is not None else job_type(
+        dataset=str(dataset_path), out=str(out), method=settings.method, preset=settings.preset,
+        device=settings.device, options=settings.options, name=name, **fields)
     worker = WorkerProcess(settings.python, job.to_dict(), job_file)
     preview = LivePreview(context.scene.name, settings.collection, name) if live else None
     scene_job = SceneJob(name, context.scene.name, settings, worker, temporary, renders=renders, preview=preview)
@@ -304,7 +308,8 @@ def launch(context: bpy.types.Context, name: str, dataset_path: Path, settings: 
                 shutil.rmtree(path, ignore_errors=True)
             raise
     Runtime.active = scene_job
-    set_status("running", f"{'Texturing' if job_type.command == TEXTURE_COMMAND else 'Reconstructing'} '{name}'")
+    doing = {TEXTURE_COMMAND: "Texturing", RELIEF_COMMAND: "Making the relief"}.get(job.command, "Reconstructing")
+    set_status("running", f"{doing} '{name}'")
     return scene_job
 
 
@@ -352,8 +357,10 @@ def render_all(context: bpy.types.Context, renders: dataset.CameraExport, log: A
 
 
 def export_to_cache(context: bpy.types.Context, cameras: list[bpy.types.Object], name: str, log: Any = None) -> Path:
-    """The cameras exported as a dataset into a new folder of the cache (removed again on failure)."""
-    return render_all(context, camera_renders(context, cameras, name), log)
+    """The folder of the cache the cameras were exported into as a dataset (removed again on failure)."""
+    renders = camera_renders(context, cameras, name)
+    render_all(context, renders, log)
+    return renders.folder
 
 
 def start_from_folder(context: bpy.types.Context, folder: str, extra_options: dict[str, Any] | None = None,

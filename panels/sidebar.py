@@ -85,6 +85,7 @@ class MESHLIFT_PT_main(SidebarPanel, bpy.types.Panel):
             row.operator("meshlift.reconstruct_folder", text="Reconstruct", icon="MESH_MONKEY").directory = \
                 settings.folder
             layout.operator("meshlift.reconstruct_photos", icon="IMAGE_DATA")  # photos without poses: SfM first
+            layout.operator("meshlift.relief_image", icon="IMAGE_RGB")  # one image: a relief
         else:
             row.operator("meshlift.reconstruct_cameras", text="Reconstruct", icon="MESH_MONKEY")
             layout.operator("meshlift.texture_selected", icon="TEXTURE")

@@ -18,6 +18,8 @@ With the blender-ui tool (``../shared/tools/blender-ui``: Debian's Blender 4.3 o
 
 (the scene: ``tests/addon/blender.py``'s ``build_scene``; this machine cannot reach
 download.pytorch.org, so PyTorch's CPU wheel comes from the local wheel folder, pinned ``+cpu``).
+``--engine-python /usr/local/bin/host-python`` skips Set Up Engine: a shorter tour, the jobs only
+(``HOST_PYTHON`` then names this machine's engine interpreter).
 The driver runs from a timer, so Blender's event loop keeps running between its steps.
 """
 
@@ -36,7 +38,8 @@ import bpy
 
 HEARTBEAT = 0.05
 # The preset is cut down so that a job takes a minute or two on a small CPU.
-DMTET_OPTIONS = {"resolution": "32", "iterations": "150", "refine_iterations": "30", "faces": "6000"}
+DMTET_OPTIONS = {"resolution": "32", "iterations": "150", "refine_iterations": "30", "faces": "6000",
+                 "texture_size": "512"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,6 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--base-python", default="", help="Base Python for the second set-up attempt")
     parser.add_argument("--wheel-folder", default="", help="the set-up's Wheel Folder")
     parser.add_argument("--torch-index", default="", help="the set-up's PyTorch Index")
+    parser.add_argument("--engine-python", default="", help="skip Set Up Engine and use this interpreter")
     parser.add_argument("--sidebar-tab", default="1308,253", help="where the Meshlift tab is (x,y)")
     return parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else [])
 
@@ -143,33 +147,37 @@ def tour() -> Iterator[float]:
     yield 3.0
     shot("01-no-engine")
 
-    # Set Up Engine, first as it comes: Blender's own Python as the base.
-    prefs.wheel_folder, prefs.torch_index, prefs.torch_build = ARGS.wheel_folder, ARGS.torch_index, "CPU"
-    with bpy.context.temp_override(window=window, area=area, region=region):
-        log("set up engine", result=list(bpy.ops.meshlift.setup_engine()))
-    while setup_ops.is_running():
-        yield 0.5
-    setup = setup_ops.current()
-    log("set-up ended", state=setup.state, message=setup.message, base=setup.plan.base_python)
-    if setup.state != "done" and ARGS.base_python:
-        yield 1.0
-        shot("02-setup-refused")
-        yield 1.0
-        prefs.base_python = ARGS.base_python
+    if ARGS.engine_python:  # a short tour: an interpreter that has the engine already, no set-up
+        prefs.python_path = ARGS.engine_python
+        log("engine python given", python=ARGS.engine_python)
+    else:
+        # Set Up Engine, first as it comes: Blender's own Python as the base.
+        prefs.wheel_folder, prefs.torch_index, prefs.torch_build = ARGS.wheel_folder, ARGS.torch_index, "CPU"
         with bpy.context.temp_override(window=window, area=area, region=region):
-            log("set up engine again", base=ARGS.base_python, result=list(bpy.ops.meshlift.setup_engine()))
-        shots = 0
+            log("set up engine", result=list(bpy.ops.meshlift.setup_engine()))
         while setup_ops.is_running():
-            if shots < 2 and setup_ops.current().progress.stage.startswith("installing"):
-                shot(f"03-setup-running-{shots}")
-                shots += 1
-                yield 5.0
             yield 0.5
         setup = setup_ops.current()
-        log("set-up ended", state=setup.state, message=setup.message, seconds=round(setup.elapsed, 1),
-            python=prefs.python_path)
-    if setup.state != "done":
-        return
+        log("set-up ended", state=setup.state, message=setup.message, base=setup.plan.base_python)
+        if setup.state != "done" and ARGS.base_python:
+            yield 1.0
+            shot("02-setup-refused")
+            yield 1.0
+            prefs.base_python = ARGS.base_python
+            with bpy.context.temp_override(window=window, area=area, region=region):
+                log("set up engine again", base=ARGS.base_python, result=list(bpy.ops.meshlift.setup_engine()))
+            shots = 0
+            while setup_ops.is_running():
+                if shots < 2 and setup_ops.current().progress.stage.startswith("installing"):
+                    shot(f"03-setup-running-{shots}")
+                    shots += 1
+                    yield 5.0
+                yield 0.5
+            setup = setup_ops.current()
+            log("set-up ended", state=setup.state, message=setup.message, seconds=round(setup.elapsed, 1),
+                python=prefs.python_path)
+        if setup.state != "done":
+            return
     yield 2.0
     shot("04-idle")
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..inputs import dataset_folder
 from ..output import OutputDir
 from .attempt import Attempt
 from .display import BatchDisplay
@@ -81,7 +80,7 @@ class RayRunner:
         dataset, relative = None, "."
         if self.settings.ship_files:
             source = Path(item.job.dataset)
-            folder = dataset_folder(source)
+            folder = source if source.is_dir() else source.parent  # a camera file ships its folder
             dataset = ray.put(pack(folder))
             relative = "." if source == folder else source.name
         resources = {"num_gpus": 1, "num_cpus": 1} if gpu else {"num_cpus": threads}

@@ -18,12 +18,16 @@ the views of one side of a thin part mark the free space beyond its other side a
 thicken it. The fused value is the weighted mean. A pixel-driven march costs
 pixels x samples (about 10 million for 100 views at 256²) rather than voxels x views.
 
-Voxels no ray reached (deep inside the object, far outside it) take the side of the nearest measured
-voxel: inside behind the band of an object's surface, outside in front of it. (A rule by
-connectivity, "unmeasured and connected to the border is outside", would hollow out every object
-whose inside some view sees through a hole, as the views from below see the bunny scan's.) All
-tensors follow the device of the inputs; the nearest-voxel search is scipy's distance transform.
-Outside regions enclosed by the object (voids no outside camera sees) are filled.
+Voxels no ray reached (deep inside the object, far outside it) are outside where some view sees
+past them (they lie more than the truncation distance in front of a trusted depth, or project
+outside a mask), and otherwise take the side of the nearest measured voxel: inside behind the
+band of an object's surface, outside in front of it. (A rule by connectivity, "unmeasured and
+connected to the border is outside", would hollow out every object whose inside some view sees
+through a hole, as the views from below see the bunny scan's; those views' depths are not
+trusted.) The carving keeps the stray samples of noisy depth, far from the surface, from claiming
+the unmeasured space around them. All tensors follow the device of the inputs; the nearest-voxel
+search is scipy's distance transform. Outside regions enclosed by the object (voids no outside
+camera sees) are filled.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from ..cameras import Cameras
 MIN_WEIGHT = 1e-3
 # Ray samples fused per chunk of views (bounds the temporary tensors).
 CHUNK = 1 << 22
+# Pixels whose weight factor is above this may carve free space (see ``pixel_weights``).
+TRUSTED = 0.5
 
 
 @dataclass
@@ -77,6 +83,7 @@ def fuse_depth_maps(
     incidence_power: float = 1.0,
     behind_weight: float = 1.0,
     pixel_weights: torch.Tensor | None = None,
+    background: torch.Tensor | None = None,
     on_view: Callable[[int, int], None] | None = None,
 ) -> FusedVolume:
     """Fuse ``depths [N, H, W]`` (along the optical axis, 0 = none) seen by ``cameras`` into a TSDF
@@ -88,7 +95,9 @@ def fuse_depth_maps(
         incidence_power: exponent of the incidence weight.
         behind_weight: the weight of a sample at the truncation distance behind the surface, relative
             to one on it (linear in between; in front of the surface it is 1).
-        pixel_weights: ``[N, H, W]`` a factor on every weight of each pixel's samples, or ``None``.
+        pixel_weights: ``[N, H, W]`` a factor on every weight of each pixel's samples, or ``None``;
+            only pixels whose factor is above ``TRUSTED`` carve free space (below).
+        background: ``[N, H, W]`` bool, pixels known to see nothing (outside the masks), or ``None``.
         on_view: ``(views_done, n_views)`` after each chunk of views; it may raise to cancel.
     """
     device = depths.device
@@ -134,18 +143,57 @@ def fuse_depth_maps(
             on_view(min(start + views_per_chunk, len(cameras)), len(cameras))
     measured = weight_sum > MIN_WEIGHT
     fused = torch.where(measured, value_sum / weight_sum.clamp_min(MIN_WEIGHT), torch.ones_like(value_sum))
-    values = fill_voids(fill_unmeasured(fused.reshape(shape).cpu().numpy(), measured.reshape(shape).cpu().numpy()))
+    carving = depths if pixel_weights is None else torch.where(pixel_weights > TRUSTED, depths, 0.0)
+    if background is not None:
+        carving = torch.where(background & (carving <= 0), torch.full_like(carving, math.inf), carving)
+
+    def free(points: np.ndarray) -> np.ndarray:
+        world = torch.from_numpy(points).to(device=device, dtype=lo.dtype)
+        return seen_free(cameras, carving, world, truncation + math.sqrt(3) * cell).cpu().numpy()
+
+    values = fill_voids(fill_unmeasured(fused.reshape(shape).cpu().numpy(), measured.reshape(shape).cpu().numpy(),
+                                        free=free, origin=lo.cpu().numpy(), cell=cell))
     weights = torch.where(measured, weight_sum, torch.zeros_like(weight_sum)).reshape(shape).cpu().numpy()
     return FusedVolume(values, weights, (lo + 0.5 * cell).cpu().numpy(), cell, truncation)
 
 
-def fill_unmeasured(values: np.ndarray, measured: np.ndarray, block: int = 2) -> np.ndarray:
+def seen_free(cameras: Cameras, depths: torch.Tensor, points: torch.Tensor, margin: float,
+              chunk: int = 1 << 18) -> torch.Tensor:
+    """``[P]`` whether some view sees each of ``points [P, 3]`` as empty: the point projects onto a
+    pixel with a depth (``depths [N, H, W]``, 0 = none, ``inf`` = nothing there) more than
+    ``margin`` beyond the point's own depth along that view's axis."""
+    free = torch.zeros(len(points), dtype=torch.bool, device=points.device)
+    for start in range(0, len(points), chunk):
+        alive = torch.arange(start, min(start + chunk, len(points)), device=points.device)
+        for view in range(len(cameras)):
+            if len(alive) == 0:
+                break
+            pixels, depth = cameras[view].project(points[alive])  # [1, A, 2], [1, A]
+            column, row = pixels[0, :, 0].floor().long(), pixels[0, :, 1].floor().long()
+            inside = (depth[0] > 0) & (column >= 0) & (column < cameras.width) & (row >= 0) & (row < cameras.height)
+            seen = torch.zeros_like(depth[0])
+            seen[inside] = depths[view, row[inside], column[inside]]
+            empty = inside & (seen > depth[0] + margin)
+            free[alive[empty]] = True
+            alive = alive[~empty]
+    return free
+
+
+def fill_unmeasured(values: np.ndarray, measured: np.ndarray, block: int = 2, *,
+                    free: Callable[[np.ndarray], np.ndarray] | None = None, origin: np.ndarray | None = None,
+                    cell: float = 1.0) -> np.ndarray:
     """``values [X, Y, Z]`` with every unmeasured voxel set to the sign (-1 inside, 1 outside) of
     the nearest measured voxel, found on a grid ``block`` times coarser (a coarse cell's sign is
-    that of the mean of its measured voxels; far from the surface, only the side matters)."""
+    that of the mean of its measured voxels; far from the surface, only the side matters).
+
+    With ``free`` (world points ``[C, 3]`` -> ``[C]`` bool, whether some view sees them as empty
+    space), the coarse cells without a measured voxel whose centre is free are outside before the
+    nearest sign spreads: a few stray samples of noisy depth, far from the surface, then no longer
+    claim the unmeasured space around them as inside. ``origin`` is the corner of voxel
+    ``(0, 0, 0)`` and ``cell`` the voxels' side."""
     if measured.all():
         return values
-    if not measured.any():
+    if not measured.any() and free is None:
         return np.ones_like(values)
     pad = [(0, (-n) % block) for n in values.shape]
     coarse_shape = [(n + p[1]) // block for n, p in zip(values.shape, pad, strict=True)]
@@ -157,6 +205,13 @@ def fill_unmeasured(values: np.ndarray, measured: np.ndarray, block: int = 2) ->
     count = blocks(measured.astype(np.float32))
     total = blocks(np.where(measured, values, 0.0).astype(np.float32))
     known = count > 0
+    if free is not None:
+        unknown = np.argwhere(~known)  # [C, 3] coarse cells
+        carved = free(np.asarray(origin) + (unknown + 0.5) * block * cell)
+        total[tuple(unknown[carved].T)] = 1.0
+        known[tuple(unknown[carved].T)] = True
+        if not known.any():
+            return np.ones_like(values)
     nearest = ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True)
     side = np.where(total[tuple(nearest)] > 0, 1.0, -1.0).astype(values.dtype)  # [X', Y', Z']
     fine = np.repeat(np.repeat(np.repeat(side, block, 0), block, 1), block, 2)[

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import trimesh
 from scipy import ndimage
 
 from ..cameras import Cameras
@@ -24,7 +25,7 @@ from ..carving import hull_occupancy
 from ..errors import InputError
 from ..geometry.cleanup import taubin_smooth
 from ..geometry.grid_surface import extract_surface
-from ..geometry.tsdf import fuse_depth_maps
+from ..geometry.tsdf import FusedVolume, fuse_depth_maps
 from ..options import MeshOptions, check_presets, option
 from ..render.maps import render_depth_normals
 from .base import Method, MethodInput, MethodOutput
@@ -59,6 +60,10 @@ class DepthOptions(MeshOptions):
                                "weights.")
     smoothing: int = option(2, "Taubin smoothing iterations of the fused surface (volume-preserving).",
                             unit="iterations", min=0, max=100)
+    open_unseen: float = option(0.0, "Faces where the fused weight is below this share of the surface's median "
+                                "weight are removed, so surface no view measured (the holes of a scan) stays open "
+                                "(0: the surface is closed everywhere; 0.03 opens what no depth sample saw).",
+                                min=0.0, max=1.0)
 
 
 def depth_noise(depths: torch.Tensor) -> float:
@@ -91,6 +96,19 @@ def hull_trust(depths: torch.Tensor, cameras: Cameras, hull: tuple[np.ndarray, n
     return torch.where(entry > 0, torch.exp(-inside / falloff), torch.ones_like(inside))
 
 
+def without_unseen(mesh: trimesh.Trimesh, volume: FusedVolume, share: float) -> trimesh.Trimesh:
+    """``mesh`` without the faces that have a vertex where the fused weight (trilinear) is below
+    ``share`` of the median over the vertices: surface that only the filling of unmeasured space
+    made (the caps over a scan's holes)."""
+    weights = ndimage.map_coordinates(volume.weights, ((mesh.vertices - volume.origin) / volume.cell).T, order=1)
+    seen = weights >= share * float(np.median(weights))
+    kept = trimesh.Trimesh(mesh.vertices, mesh.faces[seen[mesh.faces].all(axis=1)], process=False)
+    kept.remove_unreferenced_vertices()
+    if len(kept.faces) == 0:
+        raise InputError("No part of the fused surface was measured by enough depth samples; lower open_unseen")
+    return kept
+
+
 def run_depth(data: MethodInput) -> MethodOutput:
     """The ``depth`` method (options: :class:`DepthOptions`)."""
     opts: DepthOptions = data.options
@@ -115,6 +133,7 @@ def run_depth(data: MethodInput) -> MethodOutput:
     volume = fuse_depth_maps(split.cameras, split.depths, normals, lo=lo, hi=hi, resolution=opts.resolution,
                              truncation=truncation,
                              incidence_power=opts.incidence_power, pixel_weights=trust,
+                             background=None if split.masks is None else split.masks < 0.5,
                              behind_weight=opts.behind_weight if widened else 1.0, on_view=data.progress.stage(STAGE))
     data.progress.update("surface", 0, 1)
     smoothing = opts.noise_smoothing * noise / volume.cell  # cells
@@ -123,6 +142,8 @@ def run_depth(data: MethodInput) -> MethodOutput:
     if occupancy.max() <= 0.5:
         raise InputError("The depth maps enclose no surface in the region of interest")
     mesh = taubin_smooth(extract_surface(occupancy, volume.origin, volume.cell), opts.smoothing)
+    if opts.open_unseen > 0:
+        mesh = without_unseen(mesh, volume, opts.open_unseen)
     data.progress.update("surface", 1, 1)
     stats = {"grid": list(volume.values.shape), "cell_size_unit": round(volume.cell, 6),
              "truncation_unit": round(truncation, 6), "depth_noise_unit": round(noise, 6),

@@ -16,6 +16,7 @@ OPERATORS = {
     "MESHLIFT_OT_reconstruct_folder": "Reconstruct from Image Folder",
     "MESHLIFT_OT_export_cameras": "Export Cameras as Dataset",
     "MESHLIFT_OT_texture_selected": "Texture Selected Mesh from Cameras",
+    "MESHLIFT_OT_relief_image": "Relief from Image",
     "MESHLIFT_OT_cancel": "Cancel Reconstruction",
     "MESHLIFT_OT_check_python": "Check Engine Python",
     "MESHLIFT_OT_setup_engine": "Set Up Engine",
@@ -80,6 +81,7 @@ def test_operators_have_clear_names_and_tooltips():
     assert "UNDO" in bpy.types.MESHLIFT_OT_reconstruct_cameras.bl_options
     assert "UNDO" in bpy.types.MESHLIFT_OT_reconstruct_folder.bl_options
     assert "UNDO" in bpy.types.MESHLIFT_OT_texture_selected.bl_options
+    assert "UNDO" in bpy.types.MESHLIFT_OT_relief_image.bl_options
     assert "UNDO" not in bpy.types.MESHLIFT_OT_cancel.bl_options
 
 

@@ -67,7 +67,22 @@ def test_depth_fusion_without_normals_and_with_noise(datasets, tmp_path):
     assert 0.02 < noise < 0.05 and out["stats"]["truncation_unit"] > 2.5 * noise
     gt = trimesh.load(datasets / "rocker-arm" / "gt_mesh.ply", force="mesh")
     metrics = geometry_metrics(mesh, gt, samples=100_000)
-    assert metrics["chamfer_l1"] < 0.008, metrics  # the visual hull from 100 views: 0.0101 (its pockets)
+    # the visual hull from 100 views: 0.0108 (its pockets); measured 0.0066 (0.0128 before unmeasured space that a
+    # view sees past was carved: stray noisy samples grew a blob)
+    assert metrics["chamfer_l1"] < 0.008, metrics
+    assert len(mesh.split(only_watertight=False)) == 1
+
+
+def test_open_unseen_leaves_the_holes_of_a_scan_open(datasets, tmp_path):
+    folder = write_depth_dataset(datasets / "bunny", tmp_path / "bunny", views=40)
+    gt = trimesh.load(datasets / "bunny" / "gt_mesh.ply", force="mesh")
+    closed, _ = run_method(folder, "depth")
+    opened, _ = run_method(folder, "depth", open_unseen=0.03)
+    closed_metrics, open_metrics = (geometry_metrics(m, gt, samples=100_000) for m in (closed, opened))
+    # the scan has open holes underneath: by default the fusion caps them, with open_unseen it leaves them
+    assert closed.is_watertight and not opened.is_watertight
+    assert 0.9 * len(closed.faces) < len(opened.faces) < 0.99 * len(closed.faces)
+    assert open_metrics["chamfer_l1"] < closed_metrics["chamfer_l1"] - 0.0005, (open_metrics, closed_metrics)
 
 
 def test_depth_fusion_needs_depth_maps(datasets):
@@ -109,8 +124,8 @@ def test_dmtet_depth_and_normal_terms_pull_the_surface_to_the_maps():
     views = sphere_views(0.6)
     sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
     vertices = torch.tensor(sphere.vertices, dtype=torch.float32, requires_grad=True)
-    batch = Batch(views.cameras, views.images, views.masks, torch.zeros(len(views), 1, 1, 3), views.depths,
-                  views.normals)
+    batch = Batch(views.cameras, views.images, views.masks, torch.zeros(len(views), 1, 1, 3),
+                  list(range(len(views))), depths=views.depths, normals=views.normals)
     terms = render_losses(vertices, torch.tensor(sphere.faces), AlbedoField(), batch, 0.01)
     assert 0.05 < float(terms["depth"]) < 0.2 and float(terms["normal"]) < 0.05  # 0.1 too near; facets' normals
     terms["depth"].backward()

@@ -18,6 +18,7 @@ import trimesh
 from engine.data.transforms import load_split
 from engine.evaluate import geometry_metrics
 from engine.methods import METHODS, MethodInput, MethodOutput, resolve_options
+from engine.methods.neus.appearance import ViewAppearance
 from engine.methods.neus.extraction import extract_mesh, remove_support_plane
 from engine.methods.neus.initialization import fit_to_cache
 from engine.methods.neus.model import NeuSModel
@@ -297,3 +298,41 @@ def test_mask_free_spot_tabletop_gives_one_object(datasets):
     extent = mesh.bounds[1] - mesh.bounds[0]
     assert np.all(extent < 1.3 * (gt.bounds[1] - gt.bounds[0]) + 0.1), (mesh.bounds, gt.bounds)
     assert math.isfinite(geometry_metrics(mesh, gt)["chamfer_l1"])
+
+
+def test_each_photo_s_appearance_absorbs_its_own_gain_and_offset():
+    """Rays of eight photos of the same 64 surface colours, each photo with an exposure and white
+    balance of its own (a gain and an offset per channel): fitted through ``ViewAppearance``, the
+    canonical colours and each photo's affine colour are found (up to the average photo), and the
+    photos are reproduced; one colour per point without it cannot reproduce them."""
+    generator = torch.Generator().manual_seed(0)
+    views, points = 8, 64
+    truth = 0.2 + 0.6 * torch.rand(points, 3, generator=generator)  # [K, 3] canonical colours
+    log_gain = 0.3 * torch.randn(views, 3, generator=generator)
+    offset = 0.05 * torch.randn(views, 3, generator=generator)
+    log_gain, offset = log_gain - log_gain.mean(0), offset - offset.mean(0)
+    view = torch.arange(views).repeat_interleave(points)
+    point = torch.arange(points).repeat(views)
+    target = truth[point] * log_gain[view].exp() + offset[view]  # [V*K, 3] what each photo shows
+    errors = {}
+    for learned in (True, False):
+        colours = torch.nn.Parameter(torch.full((points, 3), 0.5))
+        appearance = ViewAppearance(views)
+        optimizer = torch.optim.Adam([colours, *appearance.parameters()], lr=0.02)
+        for _ in range(600):
+            out = {"colour": colours[point], "albedo": colours[point], "opacity": torch.ones(len(view))}
+            background = torch.zeros(len(view), 3)
+            if learned:
+                out, background = appearance(view, out, background)
+            loss = (out["colour"] - target).abs().mean() + 0.01 * appearance.penalty()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        errors[learned] = float((out["colour"].detach() - target).abs().mean())
+        if learned:
+            found_gain, found_offset = (value.detach() for value in appearance.centred())
+            assert float((found_gain - log_gain).abs().max()) < 0.05, (found_gain, log_gain)
+            assert float((found_offset - offset).abs().max()) < 0.02
+            assert float((colours.detach() - truth).abs().max()) < 0.03
+    assert errors[True] < 0.005, errors
+    assert errors[False] > 0.02, errors

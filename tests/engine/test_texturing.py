@@ -36,7 +36,7 @@ def test_texture_keeps_the_mesh_and_its_uvs(tmp_path):
                         "--json")
     assert result.returncode == 0, result.stderr
     event = json.loads(result.stdout)
-    assert set(event["files"]) == {"obj", "mtl", "png", "glb", "report"}
+    assert set(event["files"]) == {"obj", "mtl", "png", "glb", "report", "log"}
     assert event["report"]["input_mesh"]["uvs"] == "its own"
     before, _ = read_mesh(source)
     after, has_uvs = read_mesh(event["files"]["obj"])

@@ -97,7 +97,7 @@ def run_neus(data: MethodInput) -> MethodOutput:
     target.values, free = initial_sdf(data, target, opts.init_resolution)
     hints = data.hints if mask_free else None
     model = NeuSModel(opts, mask_free, hull_start=not mask_free or hints is not None,
-                      table=None if hints is None else (hints.ground, hints.up)).to(device)
+                      table=None if hints is None else (hints.ground, hints.up), views=len(data.split)).to(device)
     model.sdf.set_active_levels(opts.start_levels)
     fit_to_cache(model, target, data, generator)
     cache = SurfaceCache(lo, hi, opts.grid)

@@ -10,12 +10,14 @@ import torch
 from ...fields import AlbedoField
 from ...fields.sdf import BackgroundField, ColourHead, SDFField
 from ...shading.material import PBRMaterial
+from .appearance import ViewAppearance
 from .options import NeuSOptions
 
 
 class NeuSModel(torch.nn.Module):
-    """Everything that is optimized: the SDF, the colour, the background, ``inv_s`` and, when the
-    object stands on a known table, that table's height.
+    """Everything that is optimized: the SDF, the colour, the background, ``inv_s``, without masks
+    each of the ``views`` images' own affine colour (:mod:`.appearance`) and, when the object
+    stands on a known table, that table's height.
 
     With ``table = (point [3], up [3])`` (unit volume) the table is a second surface: the plane
     through ``point`` with normal ``up``, moved along ``up`` by a learned offset (the located table
@@ -26,7 +28,7 @@ class NeuSModel(torch.nn.Module):
     """
 
     def __init__(self, opts: NeuSOptions, mask_free: bool, hull_start: bool,
-                 table: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 table: tuple[np.ndarray, np.ndarray] | None = None, views: int = 0) -> None:
         super().__init__()
         self.sdf = SDFField(levels=opts.levels, finest=opts.finest, table_size=2**opts.log2_table)
         # With material=pbr a learned material and light (shaded in .pbr) replace the colour head.
@@ -35,6 +37,8 @@ class NeuSModel(torch.nn.Module):
                                                   self.sdf.features)
         self.material = PBRMaterial(opts, levels=opts.levels, finest=opts.finest) if pbr else None
         self.background = BackgroundField() if mask_free else None
+        # Photos (no masks) of ``views`` images: each image's own exposure and white balance.
+        self.appearance = ViewAppearance(views) if mask_free and opts.view_appearance and views and not pbr else None
         # Started sharp from a hull (of the masks, or of the automatic masks without them), softer
         # from the blind sphere start (the surface has far to go; ``inv_s_init_mask_free``).
         inv_s = opts.inv_s_init if hull_start else opts.inv_s_init_mask_free

@@ -65,8 +65,14 @@ class NeuSOptions(FreeSpaceOptions, PBROptions):
                                  "unit-volume units (only when the dataset has depth maps; 0: off).", min=0.0)
     normal_weight: float = option(0.1, "Weight of 1 - cos between the rendered normals and the views' normal maps "
                                   "(only when the dataset has normal maps; 0: off).", min=0.0)
+    appearance_weight: float = option(0.01, "Without masks: weight of the penalty (mean square of the log gains and "
+                                      "offsets) that keeps each photo's own affine colour near the average.", min=0.0)
     geometry_warmup: float = option(0.15, "Without masks: share of the steps in which only the colours learn "
                                     "(the surface and inv_s wait).", min=0.0, max=1.0)
+    # Photos as they are taken (without masks).
+    view_appearance: bool = option(False, "Without masks: learn an affine colour (gain and offset per channel) of each "
+                                   "training image, for photos whose exposure or white balance differ (off by default "
+                                   "until its effect on whole fits is measured).")
     # Start.
     init_iterations: int = option(150, "Steps fitting the SDF to its start (hull or sphere) before rendering.",
                                   unit="steps", min=0)

@@ -117,6 +117,7 @@ class Pixels:
         colours: ``[R, 3]`` the images' colours; masks: ``[R]`` or ``None`` without masks.
         depths: ``[R]`` the depth maps' distance *along each ray* (0 = none), or ``None``.
         normals: ``[R, 3]`` the normal maps' world normals (0 = none), or ``None``.
+        views: ``[R]`` the index of each pixel's view (int64).
     """
 
     origins: torch.Tensor
@@ -125,6 +126,7 @@ class Pixels:
     masks: torch.Tensor | None
     depths: torch.Tensor | None
     normals: torch.Tensor | None
+    views: torch.Tensor
 
 
 def sample_pixels(split: DatasetSplit, count: int, generator: torch.Generator) -> Pixels:
@@ -137,4 +139,4 @@ def sample_pixels(split: DatasetSplit, count: int, generator: torch.Generator) -
     if split.depths is not None:  # along the optical axis -> along the ray
         depth = split.depths[view, py, px] / (directions * split.cameras.forward[view]).sum(-1)
     normals = None if split.normals is None else split.normals[view, py, px]
-    return Pixels(origins, directions, split.images[view, py, px], mask, depth, normals)
+    return Pixels(origins, directions, split.images[view, py, px], mask, depth, normals, view)

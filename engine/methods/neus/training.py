@@ -46,7 +46,7 @@ def loss_weights(opts: NeuSOptions) -> dict[str, float]:
     """The weight of each named loss term of a step (see :func:`train`)."""
     return {"colour": 1.0, "albedo": opts.albedo_weight, "eikonal": opts.eikonal_weight, "mask": opts.mask_weight,
             "depth": opts.depth_weight, "normal": opts.normal_weight, "free_space": opts.free_space_weight,
-            "sparse_depth": opts.sparse_depth_weight, **pbr_weights(opts)}
+            "sparse_depth": opts.sparse_depth_weight, "appearance": opts.appearance_weight, **pbr_weights(opts)}
 
 
 def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator,
@@ -72,7 +72,9 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
       anywhere, and this term makes it positive where they cross the hull;
     * ``sparse_depth``: the L1, in cache cells, between the depth rendered along ``sparse_depth_rays``
       lines of sight of ``evidence.sparse`` and the distance to their points (rays that come out
-      opaque only).
+      opaque only);
+    * ``appearance``: without masks, the penalty on each image's own affine colour (:mod:`.appearance`),
+      through which the rendering is compared with that image.
 
     The geometric terms wait while the geometry does (a mask-free warm-up); a term whose weight is 0
     is not computed.
@@ -116,6 +118,8 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
         else:
             background = torch.rand(len(origins), 3, generator=generator).to(origins.device)
             target = target * mask[:, None] + background * (1 - mask[:, None])
+        if model.appearance is not None:  # as each photo's own exposure and white balance show it
+            out, background = model.appearance(pixels.views, out, background)
         clear = 1.0 - out["opacity"][:, None]
         if model.material is None:
             losses = {"colour": (out["colour"] + clear * background - target).abs().mean(),
@@ -127,6 +131,8 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
             free = lo + torch.rand(len(origins), 3, generator=generator).to(lo.device) * (hi - lo)  # [R, 3]
             free_gradient = model.sdf.with_gradient(free)[2]
             losses["eikonal"] = out["eikonal"] + ((free_gradient.norm(dim=-1) - 1.0) ** 2).mean()
+        if model.appearance is not None:
+            losses["appearance"] = model.appearance.penalty()
         if mask is not None:
             losses["mask"] = F.binary_cross_entropy(out["opacity"].clamp(1e-4, 1 - 1e-4), mask)
         if not frozen:  # the rendered depth is premultiplied: so is its target (an opacity short of 1 moves no surface)
