@@ -40,7 +40,7 @@ Decisions, from measurements on the shared datasets:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -158,9 +158,9 @@ class Batch:
     target: torch.Tensor  # [B, H, W, 3] images over the random background
     mask: torch.Tensor  # [B, H, W]
     background: torch.Tensor  # [B, 1, 1, 3]
+    views: list[int]  # their indices in the split (for the sparse points)
     depths: torch.Tensor | None = None  # [B, H, W] along the optical axis, unit volume, 0 = none
     normals: torch.Tensor | None = None  # [B, H, W, 3] world frame, 0 = none
-    views: list[int] = field(default_factory=list)  # their indices in the split (for the sparse points)
 
 
 def sample_batch(split: DatasetSplit, size: int, generator: torch.Generator) -> Batch:
@@ -171,7 +171,7 @@ def sample_batch(split: DatasetSplit, size: int, generator: torch.Generator) -> 
     mask = split.masks[index]
     target = split.images[index] * mask[..., None] + background * (1 - mask[..., None])
     views = split[index]
-    return Batch(views.cameras, target, mask, background, views.depths, views.normals, index)
+    return Batch(views.cameras, target, mask, background, index, views.depths, views.normals)
 
 
 def render_losses(vertices: torch.Tensor, faces: torch.Tensor, albedo: AlbedoField | PBRMaterial, batch: Batch,
