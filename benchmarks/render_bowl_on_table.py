@@ -21,7 +21,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import trimesh
+
+from engine.utils.math import look_at
 
 BOWL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bowl" / "gt_mesh.ply"
 WIDTH, HEIGHT, FOV_X, DISTANCE = 320, 240, 0.69, 3.2
@@ -98,16 +101,6 @@ def table_colour(nodes, links):
     return mix.outputs[2]
 
 
-def look_at(eye: np.ndarray) -> np.ndarray:
-    """Camera-to-world (Blender camera: -Z forward, +Y up) at ``eye`` looking at the origin, world Z up."""
-    forward = -eye / np.linalg.norm(eye)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    c2w = np.eye(4)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, np.cross(right, forward), -forward, eye
-    return c2w
-
-
 def render(out: Path, views: int, samples: int) -> None:
     import bpy  # only this script needs Blender
     from mathutils import Matrix
@@ -149,7 +142,8 @@ def render(out: Path, views: int, samples: int) -> None:
     (out / "truth").mkdir(parents=True, exist_ok=True)
     frames = []
     for i, eye in enumerate(camera_eyes(views)):
-        c2w = look_at(eye)
+        eye_t = torch.tensor(eye, dtype=torch.float32)[None]
+        c2w = look_at(eye_t, torch.zeros(3), torch.tensor([0.0, 0.0, 1.0]))[0].numpy().astype(np.float64)
         camera.matrix_world = Matrix(c2w.tolist())  # from rows
         scene.render.filepath = str(out / "photos" / f"photo_{i:03d}.jpg")
         bpy.ops.render.render(write_still=True)

@@ -19,21 +19,11 @@ from PIL import Image
 
 from .cameras import Cameras
 from .render import antialias, interpolate, rasterize
+from .utils.math import look_at
 
 CAMERA_DISTANCE = 3.5
 FIELD_OF_VIEW = 0.6911  # radians, the same as the shared datasets
 SUPERSAMPLE = 2
-
-
-def look_at(eye: torch.Tensor, target: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """``[N, 4, 4]`` camera-to-world matrices (OpenGL convention) of cameras at ``eye [N, 3]``
-    looking at ``target [3]``, with ``up [3]`` pointing up in the image."""
-    forward = F.normalize(target - eye, dim=-1)  # [N, 3], the camera's -Z axis
-    right = F.normalize(torch.cross(forward, up.expand_as(forward), dim=-1), dim=-1)
-    cam_up = torch.cross(right, forward, dim=-1)
-    c2w = torch.eye(4).repeat(eye.shape[0], 1, 1)
-    c2w[:, :3, 0], c2w[:, :3, 1], c2w[:, :3, 2], c2w[:, :3, 3] = right, cam_up, -forward, eye
-    return c2w
 
 
 def sphere_cameras(count: int, size: int, seed_offset: float = 0.0) -> Cameras:

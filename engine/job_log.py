@@ -28,6 +28,8 @@ from .protocol import Event
 LOG_FILE = "log.txt"
 # Sent through the pipe by JobLog.copy_into; the reader takes it out and says it has come.
 SYNC = b"\0meshlift-log-sync\0"
+# Library output without a newline is held back at most this long (bytes) before it is written anyway.
+PARTIAL_LINE_LIMIT = 65536
 READER_JOIN_SECONDS = 2.0
 
 _terminal: TextIO | None = None
@@ -92,6 +94,8 @@ class JobLog:
     def _copy(self, read_end: int) -> None:
         """Copy the pipe into the log (and the terminal when echoing) until every writer closed it,
         taking out the :data:`SYNC` marks of :meth:`copy_into` (a mark may arrive in two reads).
+        Whole lines only: the end of a line still on its way waits for its newline (or a mark, or
+        the end), so that an engine line :meth:`record` writes meanwhile never lands inside it.
 
         It never stops early: a writer to a full pipe nobody reads would block for good. A terminal
         that went away ends the echo, a log that cannot be written loses the chunk.
@@ -106,8 +110,11 @@ class JobLog:
                     self._synced.set()
                 held = next((k for k in range(min(len(SYNC) - 1, len(pending)), 0, -1)
                              if pending.endswith(SYNC[:k])), 0)  # the start of a mark still on its way
-                self._keep(pending[:len(pending) - held])
-                pending = pending[len(pending) - held:]
+                ready = len(pending) - held
+                if ready < PARTIAL_LINE_LIMIT:
+                    ready = pending.rfind(b"\n", 0, ready) + 1  # a line's end still on its way waits for it
+                self._keep(pending[:ready])
+                pending = pending[ready:]
         self._keep(pending)
 
     def _keep(self, data: bytes) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from skimage.measure import ransac
 
 
@@ -86,3 +87,14 @@ def fit_plane(points: np.ndarray, tolerance: float, seed: int = 0, trials: int =
     if plane is None or inliers is None:
         return None
     return plane, inliers
+
+
+def look_at(eye: torch.Tensor, target: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """``[N, 4, 4]`` camera-to-world matrices (the engine's convention: -Z forward, +Y up) of cameras at
+    ``eye [N, 3]`` looking at ``target [3]``, with ``up [3]`` pointing up in the image."""
+    forward = F.normalize(target - eye, dim=-1)  # [N, 3], the camera's -Z axis
+    right = F.normalize(torch.cross(forward, up.expand_as(forward), dim=-1), dim=-1)
+    cam_up = torch.cross(right, forward, dim=-1)
+    c2w = torch.eye(4).repeat(eye.shape[0], 1, 1)
+    c2w[:, :3, 0], c2w[:, :3, 1], c2w[:, :3, 2], c2w[:, :3, 3] = right, cam_up, -forward, eye
+    return c2w

@@ -23,22 +23,12 @@ from engine.methods.dmtet import Batch, render_losses
 from engine.progress import Progress
 from engine.render import rasterize
 from engine.roi import find_roi
-from engine.utils.math import cell_centres, lattice_nodes
+from engine.utils.math import cell_centres, lattice_nodes, look_at
 
 # A cup standing on z = -0.5: outer radius 0.6, height 1, a cavity of radius 0.42 down to z = -0.25.
 OUTER, CAVITY, TOP, BOTTOM, FLOOR = 0.6, 0.42, 0.5, -0.5, -0.25
 SIZE, FOCAL, DISTANCE = 64, 80.0, 3.0
 LO, HI = torch.tensor([-0.7, -0.7, -0.6]), torch.tensor([0.7, 0.7, 0.6])
-
-
-def look_at(eye: np.ndarray) -> np.ndarray:
-    """A camera-to-world matrix (OpenGL) at ``eye`` looking at the origin, world Z up."""
-    forward = -eye / np.linalg.norm(eye)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    c2w = np.eye(4)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, np.cross(right, forward), -forward, eye
-    return c2w
 
 
 def sphere_cameras() -> Cameras:
@@ -50,7 +40,7 @@ def sphere_cameras() -> Cameras:
             azimuth, e = 2 * math.pi * (i + 0.5 * (elevation > 0)) / count, math.radians(elevation)
             eyes.append(DISTANCE * np.array([math.cos(azimuth) * math.cos(e), math.sin(azimuth) * math.cos(e),
                                              math.sin(e)]))
-    c2w = torch.tensor(np.stack([look_at(eye) for eye in eyes]), dtype=torch.float32)
+    c2w = look_at(torch.tensor(np.stack(eyes), dtype=torch.float32), torch.zeros(3), torch.tensor([0.0, 0.0, 1.0]))
     n = len(c2w)
     return Cameras(c2w, torch.full((n,), FOCAL), torch.full((n,), FOCAL), torch.full((n,), SIZE / 2),
                    torch.full((n,), SIZE / 2), SIZE, SIZE)
@@ -184,7 +174,7 @@ def test_sparse_depth_pulls_the_rendered_surface_to_the_point():
     sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
     vertices = torch.tensor(sphere.vertices, dtype=torch.float32)
     faces = torch.tensor(sphere.faces, dtype=torch.long)
-    cameras = Cameras(torch.tensor(look_at(np.array([0.0, -3.0, 0.0])), dtype=torch.float32)[None],
+    cameras = Cameras(look_at(torch.tensor([[0.0, -3.0, 0.0]]), torch.zeros(3), torch.tensor([0.0, 0.0, 1.0])),
                       torch.tensor([FOCAL]), torch.tensor([FOCAL]), torch.tensor([SIZE / 2]), torch.tensor([SIZE / 2]),
                       SIZE, SIZE)
     target = 3.0 - 0.5 + 0.1
