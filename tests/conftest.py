@@ -9,6 +9,7 @@ resolves as in Blender.
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from pathlib import Path
@@ -29,6 +30,27 @@ DATASET_FIXTURES = {"datasets", "tabletop_hints"}
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "datasets: needs the shared datasets in ../shared/datasets")
+
+
+EXIT_STATUS = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave with pytest's exit status once everything is reported, without the interpreter's own
+    shutdown: bpy 4.5.15 deadlocks there when any add-on class is still registered (see
+    ``../shared/docs/blender-testing.md``), and a session that ran Ray keeps gRPC threads. Without
+    bpy and Ray imported, the normal exit is kept."""
+    if "bpy" not in sys.modules and "ray" not in sys.modules:
+        return
+    status = config.stash.get(EXIT_STATUS, 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(status))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[EXIT_STATUS] = int(exitstatus)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
