@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from engine.data.transforms import load_split
 from engine.evaluate import relit_psnr
 from engine.export import write_glb
 from engine.methods.base import LearnedLight, Material
+from engine.relight import relight_command
 from engine.texture import TexturedMesh, texture_mesh
 from engine.texture.pbr import pbr_mesh
 
@@ -48,8 +48,7 @@ def bumpy_sphere() -> tuple[np.ndarray, np.ndarray]:
 
 def render(asset: Path, light: Path, folder: Path) -> np.ndarray:
     """``[3, H, W, 4]`` Cycles renders of ``asset`` (RGBA in [0, 1]) at :data:`VIEWS`."""
-    subprocess.run([sys.executable, "-m", "engine.relight", str(asset), str(DATASET), "--out", str(folder),
-                    "--light", str(light), "--samples", "32", "--image-scale", "0.5"],
+    subprocess.run(relight_command(asset, DATASET, folder, light=light, samples=32, image_scale=0.5),
                    check=True, capture_output=True, cwd=ROOT)
     return np.stack([np.asarray(Image.open(folder / f"r_{i}.png"), np.float64) / 255 for i in VIEWS])
 

@@ -22,7 +22,6 @@ import argparse
 import json
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from engine.evaluate import can_relight, relit_psnr
 from engine.pipeline import reconstruct
 from engine.progress import Progress
 from engine.protocol import ReconstructJob
+from engine.relight import relight_command
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "bunny-studio"
@@ -75,8 +75,7 @@ def row(method: str, material: str, report: dict) -> str:
 
 def cycles_views(asset: Path, light: Path, split: str, folder: Path) -> list[np.ndarray]:
     """The picture's test views of ``asset`` under ``light``, rendered by Cycles, over white."""
-    command = [sys.executable, "-m", "engine.relight", str(asset), str(DATASET), "--out", str(folder),
-               "--split", split, "--light", str(light), "--samples", str(PICTURE_SAMPLES)]
+    command = relight_command(asset, DATASET, folder, split=split, light=light, samples=PICTURE_SAMPLES)
     subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
     names = load_split(DATASET, split).names
     views = []

@@ -16,7 +16,8 @@ Definitions (``/work/shared/datasets/README.md``): both surfaces are sampled uni
   otherwise) against those images.
 * Relit PSNR (datasets with ``relit_light.json`` and ``test_relit/``): the same, with the asset
   imported into Blender, lit by ``relit_light.json`` and rendered by Cycles at the test cameras
-  (:mod:`engine.relight`, in a process of its own, only when the ``bpy`` module is installed)
+  (``scripts/relight_in_cycles.py``, see :mod:`engine.relight`, in a process of its own, only when
+  the ``bpy`` module is installed)
   against ``test_relit/``: what an artist sees after importing it under a light it never saw.
 """
 
@@ -24,9 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +41,7 @@ from .data.dataset import DatasetSplit
 from .data.transforms import find_transforms, load_split
 from .errors import InputError
 from .export import read_textured
-from .relight import DEFAULT_SAMPLES, DEFAULT_SPLIT, LIGHT_FILE
+from .relight import DEFAULT_SAMPLES, DEFAULT_SPLIT, LIGHT_FILE, relight_command
 from .texture import TexturedMesh, render_textured
 
 GT_MESH = "gt_mesh.ply"
@@ -137,8 +136,8 @@ def can_relight(dataset: str | Path) -> bool:
 def relit_psnr(asset: str | Path, dataset: str | Path, samples: int = DEFAULT_SAMPLES) -> dict[str, float]:
     """The relighting score of an asset file (GLB or OBJ) on a dataset with a relighting test.
 
-    Runs ``python -m engine.relight`` (Blender's Cycles through ``bpy``) in a child process with this
-    interpreter, then compares its renders with ``test_relit`` over white.
+    Runs ``scripts/relight_in_cycles.py`` (Blender's Cycles through ``bpy``) in a child process with
+    this interpreter, then compares its renders with ``test_relit`` over white.
 
     Returns:
         ``{"relit_psnr": dB, "relight_seconds": s}``.
@@ -149,13 +148,9 @@ def relit_psnr(asset: str | Path, dataset: str | Path, samples: int = DEFAULT_SA
         raise InputError("The relit PSNR needs Blender's bpy module (pip install bpy==4.5.15); "
                          "pass --no-relight to skip it")
     truth = load_split(dataset, DEFAULT_SPLIT)
-    package_root = str(Path(__file__).resolve().parents[1])
-    paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     with tempfile.TemporaryDirectory(prefix="meshlift-relight-") as folder:
-        done = subprocess.run(
-            [sys.executable, "-m", "engine.relight", str(asset), str(dataset), "--out", folder,
-             "--samples", str(samples)], env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run(relight_command(asset, dataset, folder, samples=samples),
+                              capture_output=True, text=True, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise InputError(f"Relighting {Path(asset).name} in Blender failed: {last}")

@@ -1,5 +1,5 @@
 """The relighting score's renderer: an asset imported into Blender, lit by a light file and rendered
-by Cycles (``python -m engine.relight``, a child process), scored against the truth. A white-ish
+by Cycles (``scripts/relight_in_cycles.py``, a child process), scored against the truth. A white-ish
 diffuse sphere under a sun has a known image (Lambert's law), so the light's direction and energy,
 the cameras and the colour management are all checked at once."""
 
