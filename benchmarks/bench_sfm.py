@@ -1,7 +1,7 @@
 """Photos without poses on a tabletop dataset: SfM registration, pose accuracy, and the hull from the photos.
 
     .venv/bin/python benchmarks/bench_sfm.py [--dataset spot-tabletop] [--method hull] [--preset balanced]
-        [--work benchmarks/out/sfm] [--sparse benchmarks/out/sfm/poses/sparse/0] [--masks-only]
+        [--work benchmarks/out/sfm] [--sparse benchmarks/out/sfm/poses/sparse/0] [--masks-only] [-o KEY=VALUE ...]
 
 Treats ``DATASET/train`` (a folder of ``shared/datasets``) as plain photos (its transforms are only used for scoring):
 ``recover_poses`` (COLMAP SfM, upright frame, automatic box and masks), then the reconstruction
@@ -29,6 +29,7 @@ import torch
 import trimesh
 from PIL import Image
 
+from engine.cli import parse_options
 from engine.data.transforms import load_split
 from engine.evaluate import geometry_metrics
 from engine.jobs import run_job
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--sparse", default=None)
     parser.add_argument("--masks-only", action="store_true")
     parser.add_argument("--picture", default=None)
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -91,7 +93,8 @@ def main() -> None:
     events: list[dict] = []
     start = time.perf_counter()
     code = run_job(ReconstructJob(dataset=str(transforms.parent), out=str(work / "mesh"), method=args.method,
-                                  preset=args.preset, device="cpu"), events.append)
+                                  preset=args.preset, device="cpu", options=parse_options(args.option)),
+                   events.append)
     assert code == 0, events[-1]
     mesh = trimesh.load(events[-1]["files"]["obj"], force="mesh")
     print(f"{args.method} ({args.preset}) {time.perf_counter() - start:.1f} s, {len(mesh.faces)} faces")
