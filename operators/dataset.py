@@ -61,9 +61,11 @@ def background_image(camera: bpy.types.Object) -> bpy.types.Image | None:
     return None
 
 
-def has_something_to_render(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer) -> bool:
-    return any(o.type in RENDERABLE and not o.hide_render and o.visible_get(view_layer=view_layer)
-               for o in scene.objects)
+def has_something_to_render(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer,
+                            hidden: tuple[str, ...] = ()) -> bool:
+    """Whether a render would show an object (``hidden``: names of objects left out of the renders)."""
+    return any(o.type in RENDERABLE and not o.hide_render and o.name not in hidden
+               and o.visible_get(view_layer=view_layer) for o in scene.objects)
 
 
 def copy_image(image: bpy.types.Image, folder: Path, stem: str) -> str:
@@ -136,14 +138,15 @@ NO_DENOISER = ("This Blender has no OpenImageDenoise: the cameras are rendered w
 
 class RenderSettings:
     """Sets film transparent + RGBA PNG (and no border) for one render, with ``passes`` also the Z
-    and Normal passes of ``view_layer``, and turns Cycles' denoising off when this Blender lacks its
-    denoiser (``warnings`` then says so); restores every setting it touched afterwards, whatever
-    happened."""
+    and Normal passes of ``view_layer``, leaves the ``hidden`` objects (names) out of it, and turns
+    Cycles' denoising off when this Blender lacks its denoiser (``warnings`` then says so); restores
+    every setting it touched afterwards, whatever happened."""
 
     def __init__(self, scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer | None = None,
-                 passes: bool = False) -> None:
+                 passes: bool = False, hidden: tuple[str, ...] = ()) -> None:
         self.scene = scene
         self.view_layer = view_layer if passes else None
+        self.hidden = [obj for obj in (scene.objects.get(name) for name in hidden) if obj is not None]
         self.warnings: list[str] = []
 
     def __enter__(self) -> RenderSettings:
@@ -161,6 +164,9 @@ class RenderSettings:
         if self.view_layer is not None:
             self.saved_passes = (self.view_layer.use_pass_z, self.view_layer.use_pass_normal)
             self.view_layer.use_pass_z = self.view_layer.use_pass_normal = True
+        self.saved_hidden = [obj.hide_render for obj in self.hidden]
+        for obj in self.hidden:
+            obj.hide_render = True
         render.film_transparent = True
         render.use_border = False
         render.use_file_extension = True
@@ -199,6 +205,8 @@ class RenderSettings:
             self.scene.cycles.use_denoising = True
         if self.view_layer is not None:
             self.view_layer.use_pass_z, self.view_layer.use_pass_normal = self.saved_passes
+        for obj, hidden in zip(self.hidden, self.saved_hidden, strict=True):
+            obj.hide_render = hidden
 
 
 def render_still(scene: bpy.types.Scene) -> None:
@@ -206,14 +214,15 @@ def render_still(scene: bpy.types.Scene) -> None:
     bpy.ops.render.render(write_still=True, scene=scene.name)
 
 
-def check_sources(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer,
-                  cameras: list[bpy.types.Object]) -> dict[str, bpy.types.Image | None]:
-    """Check that every camera has an image or something to render; returns each camera's
-    background image (``None``: it will be rendered). Raises :class:`UserError`."""
+def check_sources(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, cameras: list[bpy.types.Object],
+                  hidden: tuple[str, ...] = ()) -> dict[str, bpy.types.Image | None]:
+    """Check that every camera has an image or something to render (besides the ``hidden``
+    objects); returns each camera's background image (``None``: it will be rendered). Raises
+    :class:`UserError`."""
     check_cameras(cameras)
     images = {camera.name: background_image(camera) for camera in cameras}
     to_render = [camera for camera in cameras if images[camera.name] is None]
-    if to_render and not has_something_to_render(scene, view_layer):
+    if to_render and not has_something_to_render(scene, view_layer, hidden):
         names = ", ".join(c.name for c in to_render[:4]) + (", ..." if len(to_render) > 4 else "")
         raise UserError(f"The cameras {names} have no background image and the scene has nothing visible to "
                            "render. Add the object to reconstruct, or give each camera a background image.")
@@ -230,6 +239,7 @@ class CameraExport:
     also gets its Z and Normal passes in ``folder/depth/NAME.exr`` (named by the frame's
     ``depth_file_path`` and ``normal_file_path``; Blender's Z is along the optical axis, its normals
     in world space, which ``transforms.json`` says with ``depth_along`` and ``normal_space``).
+    The ``hidden`` objects (names; e.g. the mesh being textured) are left out of every render.
 
     Raises (from the constructor):
         UserError: no or too few cameras, non-perspective cameras, cameras without images in a
@@ -237,8 +247,9 @@ class CameraExport:
     """
 
     def __init__(self, scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, cameras: list[bpy.types.Object],
-                 folder: Path, *, depth_normals: bool = True) -> None:
-        images = check_sources(scene, view_layer, cameras)
+                 folder: Path, *, depth_normals: bool = True, hidden: tuple[str, ...] = ()) -> None:
+        images = check_sources(scene, view_layer, cameras, hidden)
+        self.hidden = hidden
         self.scene_name = scene.name
         self.view_layer_name = view_layer.name
         self.depth_normals = depth_normals
@@ -303,7 +314,8 @@ class CameraExport:
 
     def _render(self, scene: bpy.types.Scene, camera: bpy.types.Object, path: Path, stem: str) -> str:
         view_layer = scene.view_layers.get(self.view_layer_name)
-        with RenderSettings(scene, view_layer, passes=self.depth_normals and view_layer is not None) as settings:
+        passes = self.depth_normals and view_layer is not None
+        with RenderSettings(scene, view_layer, passes=passes, hidden=self.hidden) as settings:
             scene.camera = camera
             scene.render.filepath = str(path)
             try:

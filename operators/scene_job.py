@@ -339,12 +339,13 @@ def scene_cameras(context: bpy.types.Context, camera_names: list[str] | None) ->
     return dataset.cameras_by_name(context.scene, camera_names) if camera_names else dataset.selected_cameras(context)
 
 
-def camera_renders(context: bpy.types.Context, cameras: list[bpy.types.Object], name: str) -> dataset.CameraExport:
+def camera_renders(context: bpy.types.Context, cameras: list[bpy.types.Object], name: str,
+                   hidden: tuple[str, ...] = ()) -> dataset.CameraExport:
     """The export of ``cameras`` into a new dataset folder of the cache, nothing rendered yet (with
-    the Z and Normal passes when the scene's settings ask for them)."""
+    the Z and Normal passes when the scene's settings ask for them; the ``hidden`` objects left out)."""
     folder = preferences.cache_root(context) / "datasets" / f"{name}-{stamp()}"
     return dataset.CameraExport(context.scene, context.view_layer, cameras, folder,
-                                depth_normals=context.scene.meshlift.depth_normals)
+                                depth_normals=context.scene.meshlift.depth_normals, hidden=hidden)
 
 
 def render_all(context: bpy.types.Context, renders: dataset.CameraExport, log: Any = None) -> Path:
@@ -354,13 +355,6 @@ def render_all(context: bpy.types.Context, renders: dataset.CameraExport, log: A
     except Exception:
         shutil.rmtree(renders.folder, ignore_errors=True)
         raise
-
-
-def export_to_cache(context: bpy.types.Context, cameras: list[bpy.types.Object], name: str, log: Any = None) -> Path:
-    """The folder of the cache the cameras were exported into as a dataset (removed again on failure)."""
-    renders = camera_renders(context, cameras, name)
-    render_all(context, renders, log)
-    return renders.folder
 
 
 def start_from_folder(context: bpy.types.Context, folder: str, extra_options: dict[str, Any] | None = None,

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Texture Selected Mesh from Cameras: bake the selected cameras' views onto a mesh the artist has.
 
-The active mesh object (say a retopologized or sculpted version of a result) is hidden from the
-renders while the selected cameras are exported as a dataset, written as a world-space triangle OBJ
+The active mesh object (say a retopologized or sculpted version of a result) is left out of the
+renders while the selected cameras are exported as a dataset (one camera per timer tick in the
+interface, like the reconstruct operators), written as a world-space triangle OBJ
 with its UVs (a mesh without a UV map is unwrapped first, Smart UV Project on a temporary copy) and
 corner normals, and sent to the engine as a ``texture`` job (baked, or with the engine option
 ``material=pbr`` a PBR material). When it is done the object gets the new material (and the new UV
@@ -12,8 +13,6 @@ leaves the scene as it was.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +35,6 @@ def target_mesh(context: bpy.types.Context, name: str = "") -> bpy.types.Object:
     if len(obj.data.polygons) == 0:
         raise UserError(f"The mesh '{obj.name}' has no faces to texture.")
     return obj
-
-
-@contextlib.contextmanager
-def hidden_from_render(obj: bpy.types.Object) -> Iterator[None]:
-    """``obj`` left out of renders meanwhile (the cameras should see the object it stands in for)."""
-    saved = obj.hide_render
-    obj.hide_render = True
-    try:
-        yield
-    finally:
-        obj.hide_render = saved
 
 
 def smart_project_uvs(context: bpy.types.Context, obj: bpy.types.Object) -> np.ndarray:
@@ -104,20 +92,27 @@ def write_mesh(obj: bpy.types.Object, path: Path, uvs: np.ndarray | None) -> Pat
 
 
 def start_texture(context: bpy.types.Context, mesh_name: str = "", camera_names: list[str] | None = None,
-                  extra_options: dict[str, Any] | None = None, log: Any = None) -> scene_job.SceneJob:
-    """Export the cameras (the mesh hidden) and the mesh, then start the engine's texture job."""
+                  extra_options: dict[str, Any] | None = None, *, log: Any = None,
+                  interactive: bool = False) -> scene_job.SceneJob:
+    """Export the cameras (the mesh left out of the renders) and the mesh, then start the engine's
+    texture job. An ``interactive`` job renders one camera per :meth:`SceneJob.step`; otherwise all
+    are rendered here first."""
     scene_job.check_idle()
     obj = target_mesh(context, mesh_name)
     cameras = scene_job.scene_cameras(context, camera_names)
     settings = scene_job.job_settings(context, extra_options)
     name = scene_job.source_name(obj.name)
+    renders = scene_job.camera_renders(context, cameras, name, hidden=(obj.name,))
     new_uvs = None if obj.data.uv_layers.active is not None else smart_project_uvs(context, obj)
-    with hidden_from_render(obj):
-        folder = scene_job.export_to_cache(context, cameras, name, log)
+    if not interactive:
+        scene_job.render_all(context, renders, log)
+    renders.folder.mkdir(parents=True, exist_ok=True)
     loops = len(obj.data.loops)
-    mesh_file = write_mesh(obj, folder / "mesh_to_texture.obj", new_uvs)
-    job = scene_job.launch(context, name, folder, settings, [folder], job_fields={"mesh": str(mesh_file)},
-                           job_type=TextureJob)
+    mesh_file = write_mesh(obj, renders.folder / "mesh_to_texture.obj", new_uvs)
+    job = scene_job.launch(context, name, renders.folder, settings, [renders.folder],
+                           job_fields={"mesh": str(mesh_file)}, job_type=TextureJob,
+                           renders=renders if interactive else None)
+    job.warnings.extend(renders.warnings)
     object_name = obj.name
 
     def build(scene: bpy.types.Scene, files: dict[str, str]) -> bpy.types.Object:
@@ -146,9 +141,8 @@ class MESHLIFT_OT_texture_selected(FromCameras, bpy.types.Operator):
                                    default="", options={"HIDDEN", "SKIP_SAVE"})
 
     def start(self, context: bpy.types.Context, interactive: bool) -> scene_job.SceneJob:
-        # The cameras are rendered before the job starts (the mesh must stay hidden meanwhile), so
-        # ``interactive`` only follows the engine; renders per tick are the reconstruct operators'.
-        return start_texture(context, self.mesh, self.camera_names(), parse_options(self.options), log=self.log())
+        return start_texture(context, self.mesh, self.camera_names(), parse_options(self.options), log=self.log(),
+                             interactive=interactive)
 
 
 CLASSES = (MESHLIFT_OT_texture_selected,)

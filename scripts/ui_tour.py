@@ -20,7 +20,11 @@ With the blender-ui tool (``../shared/tools/blender-ui``: Debian's Blender 4.3 o
 download.pytorch.org, so PyTorch's CPU wheel comes from the local wheel folder, pinned ``+cpu``).
 ``--engine-python /usr/local/bin/host-python`` skips Set Up Engine: a shorter tour, the jobs only
 (``HOST_PYTHON`` then names this machine's engine interpreter).
-The driver runs from a timer, so Blender's event loop keeps running between its steps.
+The driver runs from a timer, so Blender's event loop keeps running between its steps. Behind a
+TLS-intercepting proxy, pip inside the chroot needs that proxy's CA: pass
+``PIP_CERT=/host/etc/ssl/certs/ca-certificates.crt`` (and the same ``REQUESTS_CA_BUNDLE``,
+``CURL_CA_BUNDLE``, which requests prefers) to ``run.sh``. ``scripts/ui_tour_tools.py`` tours the
+other tools with the helpers here (``install()``, ``engine()``, ``run()``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import bpy
@@ -52,7 +57,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--torch-index", default="", help="the set-up's PyTorch Index")
     parser.add_argument("--engine-python", default="", help="skip Set Up Engine and use this interpreter")
     parser.add_argument("--sidebar-tab", default="1308,253", help="where the Meshlift tab is (x,y)")
-    return parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else [])
+    # Known arguments only: a driver that imports these helpers (ui_tour_tools.py) has its own too.
+    return parser.parse_known_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else [])[0]
 
 
 ARGS = parse_args()
@@ -124,21 +130,34 @@ def scene_state() -> dict:
             "collections": sorted(c.name for c in bpy.data.collections)}
 
 
-def tour() -> Iterator[float]:
-    window, area, region = view3d()
+class Session:
+    """What the steps share once the zip is installed: the 3D view, the add-on and its preferences."""
+
+    def __init__(self) -> None:
+        self.window, self.area, self.region = view3d()
+        self.module_name = "bl_ext.user_default.meshlift"
+        self.addon = sys.modules[self.module_name]
+        self.prefs = bpy.context.preferences.addons[self.module_name].preferences
+
+    def override(self) -> AbstractContextManager:
+        """The context for operators started as from the 3D view."""
+        return bpy.context.temp_override(window=self.window, area=self.area, region=self.region)
+
+
+def install() -> Iterator[float]:
+    """Dismiss the splash, build and install the zip, open the sidebar on the Meshlift tab with the
+    cameras selected; returns (``yield from``) the :class:`Session`."""
     xdotool("key", "Escape")  # a fresh profile opens the Quick Setup splash
     yield 1.0
     path = build_zip()
     result = bpy.ops.extensions.package_install_files(filepath=str(path), repo="user_default",
                                                      enable_on_install=True)
-    module_name = "bl_ext.user_default.meshlift"
-    log("installed the zip", zip=str(path), result=list(result), enabled=module_name in bpy.context.preferences.addons)
-    addon = sys.modules[module_name]
-    jobs, setup_ops = addon.operators.scene_job, addon.operators.engine_setup
-    prefs = bpy.context.preferences.addons[module_name].preferences
-    area.spaces.active.show_region_ui = True
-    region.data.view_location = (0.2, -0.1, 0.3)
-    region.data.view_distance = 9.0
+    session = Session()
+    log("installed the zip", zip=str(path), result=list(result),
+        enabled=session.module_name in bpy.context.preferences.addons)
+    session.area.spaces.active.show_region_ui = True
+    session.region.data.view_location = (0.2, -0.1, 0.3)
+    session.region.data.view_distance = 9.0
     for obj in bpy.context.scene.objects:
         obj.select_set(obj.type == "CAMERA")
     yield 1.5
@@ -146,38 +165,50 @@ def tour() -> Iterator[float]:
     xdotool("mousemove", x, y, "click", "1")  # the sidebar opens on its first tab: click "Meshlift"
     yield 3.0
     shot("01-no-engine")
+    return session
 
+
+def engine(session: Session) -> Iterator[float]:
+    """``--engine-python`` as the engine, else Set Up Engine (first with Blender's own Python as the
+    base, then with ``--base-python``); returns (``yield from``) whether there is an engine."""
+    prefs, setup_ops = session.prefs, session.addon.operators.engine_setup
     if ARGS.engine_python:  # a short tour: an interpreter that has the engine already, no set-up
         prefs.python_path = ARGS.engine_python
         log("engine python given", python=ARGS.engine_python)
-    else:
-        # Set Up Engine, first as it comes: Blender's own Python as the base.
-        prefs.wheel_folder, prefs.torch_index, prefs.torch_build = ARGS.wheel_folder, ARGS.torch_index, "CPU"
-        with bpy.context.temp_override(window=window, area=area, region=region):
-            log("set up engine", result=list(bpy.ops.meshlift.setup_engine()))
+        return True
+    # Set Up Engine, first as it comes: Blender's own Python as the base.
+    prefs.wheel_folder, prefs.torch_index, prefs.torch_build = ARGS.wheel_folder, ARGS.torch_index, "CPU"
+    with session.override():
+        log("set up engine", result=list(bpy.ops.meshlift.setup_engine()))
+    while setup_ops.is_running():
+        yield 0.5
+    setup = setup_ops.current()
+    log("set-up ended", state=setup.state, message=setup.message, base=setup.plan.base_python)
+    if setup.state != "done" and ARGS.base_python:
+        yield 1.0
+        shot("02-setup-refused")
+        yield 1.0
+        prefs.base_python = ARGS.base_python
+        with session.override():
+            log("set up engine again", base=ARGS.base_python, result=list(bpy.ops.meshlift.setup_engine()))
+        shots = 0
         while setup_ops.is_running():
+            if shots < 2 and setup_ops.current().progress.stage.startswith("installing"):
+                shot(f"03-setup-running-{shots}")
+                shots += 1
+                yield 5.0
             yield 0.5
         setup = setup_ops.current()
-        log("set-up ended", state=setup.state, message=setup.message, base=setup.plan.base_python)
-        if setup.state != "done" and ARGS.base_python:
-            yield 1.0
-            shot("02-setup-refused")
-            yield 1.0
-            prefs.base_python = ARGS.base_python
-            with bpy.context.temp_override(window=window, area=area, region=region):
-                log("set up engine again", base=ARGS.base_python, result=list(bpy.ops.meshlift.setup_engine()))
-            shots = 0
-            while setup_ops.is_running():
-                if shots < 2 and setup_ops.current().progress.stage.startswith("installing"):
-                    shot(f"03-setup-running-{shots}")
-                    shots += 1
-                    yield 5.0
-                yield 0.5
-            setup = setup_ops.current()
-            log("set-up ended", state=setup.state, message=setup.message, seconds=round(setup.elapsed, 1),
-                python=prefs.python_path)
-        if setup.state != "done":
-            return
+        log("set-up ended", state=setup.state, message=setup.message, seconds=round(setup.elapsed, 1),
+            python=prefs.python_path)
+    return setup.state == "done"
+
+
+def tour() -> Iterator[float]:
+    session = yield from install()
+    if not (yield from engine(session)):
+        return
+    jobs = session.addon.operators.scene_job
     yield 2.0
     shot("04-idle")
 
@@ -190,7 +221,7 @@ def tour() -> Iterator[float]:
     for attempt in ("cancelled", "finished"):
         before = scene_state()
         Heartbeat.measure(f"{attempt} job: rendering")
-        with bpy.context.temp_override(window=window, area=area, region=region):
+        with session.override():
             log(f"reconstruct ({attempt})", result=list(bpy.ops.meshlift.reconstruct_cameras("INVOKE_DEFAULT")))
         job = jobs.active_job()
         shots = 0
@@ -215,7 +246,7 @@ def tour() -> Iterator[float]:
             previews_shown=job.preview.shown if job.preview else 0)
         yield 1.5
         shot(f"07-{attempt}-done")
-    with bpy.context.temp_override(window=window, area=area, region=region):
+    with session.override():
         bpy.ops.ed.undo()
     yield 1.0
     log("after undo", state=scene_state())
@@ -223,8 +254,8 @@ def tour() -> Iterator[float]:
     yield 2.0
 
 
-def run() -> None:
-    steps = tour()
+def run(steps: Iterator[float]) -> None:
+    """Advance ``steps`` from a timer (each yields the seconds until the next); then quit Blender."""
 
     def advance() -> float | None:
         try:
@@ -243,4 +274,5 @@ def run() -> None:
     bpy.app.timers.register(advance, first_interval=3.0)
 
 
-run()
+if __name__ == "__main__":
+    run(tour())

@@ -104,3 +104,36 @@ def test_texturing_needs_an_active_mesh():
     with pytest.raises(RuntimeError, match="The active object is not a mesh"):
         bpy.ops.meshlift.texture_selected()
     assert snapshot() == before
+
+
+def test_in_the_interface_the_cameras_render_one_per_tick_without_the_mesh(tmp_path):
+    """The modal operator's job renders one camera per step (the interface answers between them),
+    each without the mesh being textured, which is visible again between renders; then the bake."""
+    import bpy
+
+    obj = stand_in(bpy.context.scene, with_uvs=True)
+    before_geometry = geometry(obj)
+    during: list[bool] = []
+
+    def record(*_args):
+        during.append(obj.hide_render)
+
+    bpy.app.handlers.render_pre.append(record)
+    try:
+        job = submodule("operators.texture_mesh").start_texture(bpy.context, extra_options={"texture_size": 64},
+                                                                interactive=True)
+        assert job.rendering and job.renders.index == 0 and during == []  # nothing rendered before the first tick
+        steps = 0
+        while job.rendering:
+            job.step()
+            steps += 1
+            assert len(during) == min(steps, 16) and not obj.hide_render
+        assert steps == 17 and during == [True] * 16  # 16 renders, then transforms.json; the worker starts
+        assert job.worker.pid is not None
+        outcome = submodule("operators.scene_job").run_blocking(job, log=lambda _message: None)
+    finally:
+        bpy.app.handlers.render_pre.remove(record)
+    assert outcome.status == "done", outcome.message
+    for expected, got in zip(before_geometry, geometry(obj), strict=True):
+        assert np.array_equal(expected, got)
+    assert obj.data.materials[0].node_tree.nodes["Meshlift Texture"].image.size[:] == (64, 64)
