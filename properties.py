@@ -40,6 +40,12 @@ def methods() -> list[dict[str, Any]]:
     return catalog.methods or []
 
 
+def methods_pending() -> bool:
+    """Whether the engine is still being asked for its methods (a job started now would wait for
+    the answer, the interface frozen meanwhile: the engine's first start imports torch)."""
+    return not methods() and interpreter.CATALOG.error is None
+
+
 def _redraw_when_loaded() -> float | None:
     """A timer: once the method list has arrived (or failed), redraw the 3D views' sidebars."""
     if interpreter.CATALOG.methods is None and interpreter.CATALOG.error is None:

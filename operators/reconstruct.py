@@ -9,7 +9,7 @@ from typing import Any
 
 import bpy
 
-from .. import preferences
+from .. import preferences, properties
 from ..bridge.errors import UserError
 from . import dataset, scene_job
 
@@ -78,6 +78,28 @@ def modal_step(op: Any, context: bpy.types.Context, event_type: str, event_value
     return report_end(op, job)
 
 
+def waiting_step(op: Any, context: bpy.types.Context, event_type: str, event_value: str = "PRESS") -> set[str]:
+    """The body of ``modal()`` before the job exists: it waits, without blocking, for the engine's
+    method list (asked for when the engine was chosen, it takes seconds: torch is imported), then
+    starts the job (``op.start``) on a timer tick. Esc stops waiting."""
+    if event_type == "ESC" and event_value == "PRESS":
+        stop_timer(op, context)
+        op.report({"WARNING"}, "Cancelled before the job started; the scene was not changed.")
+        return {"CANCELLED"}
+    if event_type != "TIMER" or properties.methods_pending():
+        return {"PASS_THROUGH"}
+    try:
+        op._job = op.start(context, True)
+    except UserError as error:
+        stop_timer(op, context)
+        if not scene_job.is_running():
+            scene_job.set_status("error", str(error))
+        op.report({"ERROR"}, f"Meshlift: {error}")
+        return {"CANCELLED"}
+    redraw_views(context)
+    return {"PASS_THROUGH"}
+
+
 class ReconstructBase:
     """Shared by both reconstruct operators: ``start()`` makes the job, the rest is common."""
 
@@ -93,6 +115,12 @@ class ReconstructBase:
         raise NotImplementedError
 
     def run(self, context: bpy.types.Context, modal: bool) -> set[str]:
+        if modal and properties.methods_pending():  # start on a later tick (waiting_step), not frozen now
+            self._job = None
+            self.report({"INFO"}, "Meshlift: waiting for the engine to list its methods...")
+            self._timer = context.window_manager.event_timer_add(TIMER_SECONDS, window=context.window)
+            context.window_manager.modal_handler_add(self)
+            return {"RUNNING_MODAL"}
         try:
             job = self.start(context, modal)
         except UserError as error:
@@ -113,6 +141,8 @@ class ReconstructBase:
         return self.run(context, modal=False)
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if self._job is None:
+            return waiting_step(self, context, event.type, event.value)
         return modal_step(self, context, event.type, event.value)
 
 

@@ -204,6 +204,17 @@ def engine(session: Session) -> Iterator[float]:
     return setup.state == "done"
 
 
+def started_job(jobs) -> Iterator[float]:
+    """The job the operator just started, once it exists (a modal operator started while the engine
+    still lists its methods starts it on a later tick), or ``None`` (it failed); via ``yield from``."""
+    waited = 0.0
+    while jobs.active_job() is None and jobs.STATUS.state != "error" and waited < 120:
+        yield 0.1
+        waited += 0.1
+    log("job started", after_s=round(waited, 1), started=jobs.active_job() is not None)
+    return jobs.active_job()
+
+
 def tour() -> Iterator[float]:
     session = yield from install()
     if not (yield from engine(session)):
@@ -223,7 +234,7 @@ def tour() -> Iterator[float]:
         Heartbeat.measure(f"{attempt} job: rendering")
         with session.override():
             log(f"reconstruct ({attempt})", result=list(bpy.ops.meshlift.reconstruct_cameras("INVOKE_DEFAULT")))
-        job = jobs.active_job()
+        job = yield from started_job(jobs)
         shots = 0
         while jobs.is_running():
             if job.rendering and shots == 0 and job.renders.index >= 3:

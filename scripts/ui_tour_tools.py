@@ -9,8 +9,8 @@ Set Up Engine as in ``ui_tour.py``), three modal jobs run as an artist would sta
    monkey (mean surface distances both ways, in scene units).
 2. **Texture Selected Mesh from Cameras**: a decimated, UV-less copy of the monkey with its own
    rotation (the mesh turned back, so it covers the monkey) is the active object, the cameras are
-   selected; its vertices, faces and transform must stay as they were, and it must get a material
-   with the baked image and a UV map.
+   selected; its vertices, faces and transform must stay as they were, it must get a material
+   with the baked image and a UV map, and one Undo must take them away again.
 3. **Relief from Image** through its file browser: a 128 px image and the normal map of a
    hemisphere (8-bit PNG, made here), confirmed in the file browser; the relief must land at the 3D
    cursor with the hemisphere's height.
@@ -77,20 +77,24 @@ def mean_nearest(points: np.ndarray, targets: np.ndarray) -> float:
 
 
 def surface_distance(result: bpy.types.Object, reference: bpy.types.Object, count: int = 4000) -> dict:
-    """Mean surface distances result -> reference and back, and the reference's bounding-box diagonal."""
+    """Mean surface distances result -> reference and back, their floor (the same between two
+    samplings of the reference), and the reference's bounding-box diagonal, in scene units."""
     a = surface_samples(world_triangles(result), count)
     b = surface_samples(world_triangles(reference), count, seed=1)
+    floor = mean_nearest(surface_samples(world_triangles(reference), count, seed=2), b)
     return {"result_to_reference": round(mean_nearest(a, b), 4), "reference_to_result": round(mean_nearest(b, a), 4),
+            "sampling_floor": round(floor, 4),
             "reference_diagonal": round(float(np.linalg.norm(b.max(0) - b.min(0))), 4)}
 
 
 def wait_for_job(jobs, name: str, shots: bool = True) -> Iterator[float]:
-    """Follow the active job to its end, ticking the heartbeat per phase; returns (``yield from``) the job."""
-    job = jobs.active_job()
+    """Follow the job the operator started to its end, with the heartbeat's phase ``rendering``
+    then ``engine``; returns (``yield from``) the job."""
+    job = yield from ui.started_job(jobs)
     shot_taken = False
     while jobs.is_running():
         if not job.rendering and ui.Heartbeat.phase.endswith("rendering"):
-            ui.Heartbeat.measure(f"{name}: engine")
+            ui.Heartbeat.measure(ui.Heartbeat.phase.removesuffix("rendering") + "engine")
         if shots and not shot_taken and job.rendering and job.renders.index >= 4:
             ui.shot(f"{name}-rendering")
             shot_taken = True
@@ -115,7 +119,7 @@ def depth_fusion(session: ui.Session) -> Iterator[float]:
     with session.override():
         result = list(bpy.ops.meshlift.reconstruct_cameras("INVOKE_DEFAULT"))
     ui.log("reconstruct (depth)", result=result)
-    job = jobs.active_job()
+    job = yield from ui.started_job(jobs)
     folder = job.renders.folder if job is not None and job.renders is not None else None
     job = yield from wait_for_job(jobs, "10-depth")
     checks: dict = {}
@@ -155,6 +159,7 @@ def retopo_copy(session: ui.Session) -> bpy.types.Object:
     for obj in bpy.context.scene.objects:
         obj.select_set(obj.type == "CAMERA" or obj is copy)
     bpy.context.view_layer.objects.active = copy
+    bpy.ops.ed.undo_push(message="Meshlift tour: a retopologized copy")  # what one Undo must come back to
     return copy
 
 
@@ -187,6 +192,11 @@ def texture_selected(session: ui.Session) -> Iterator[float]:
     session.area.spaces.active.shading.color_type = "TEXTURE"
     yield 1.5
     ui.shot("21-texture-done")
+    with session.override():
+        bpy.ops.ed.undo()
+    yield 1.0
+    target = bpy.data.objects["Monkey.retopo"]  # undo replaced the objects
+    ui.log("texture: after undo", back_as_before=mesh_state(target) == before, state=mesh_state(target))
     bpy.data.objects["Monkey"].hide_set(False)
     target.hide_set(True)
 

@@ -61,6 +61,41 @@ def test_cameras_render_one_per_tick_then_the_worker_runs():
     assert "Scene_Cam" in bpy.data.objects and snapshot()["render"] == before["render"]
 
 
+def test_while_the_engine_lists_its_methods_the_operator_waits_without_blocking(monkeypatch):
+    """Started while the engine is still being asked for its methods (just after Set Up Engine or a
+    new Engine Python: its first start imports torch), the modal operator returns at once and
+    starts the job on the first tick after the answer; Esc meanwhile starts nothing."""
+    import bpy
+
+    build_scene(bpy.context.scene, cameras=12, size=32)
+    select_cameras(bpy.context)
+    properties, scene_job = submodule("properties"), submodule("operators.scene_job")
+    properties.load_methods()
+    pending = [True]
+    monkeypatch.setattr(properties, "methods_pending", lambda: pending[0])
+    started: list[bool] = []
+
+    def start(context, interactive):
+        started.append(interactive)
+        return scene_job.start_from_cameras(context, extra_options=FAST_OPTIONS, interactive=interactive)
+
+    for stop_with_esc in (True, False):
+        operator, reports = fake_operator(None)
+        operator.start = start
+        pending[0] = True
+        assert tick(operator) == {"PASS_THROUGH"} and operator._job is None and not started
+        if stop_with_esc:
+            assert tick(operator, "ESC", "PRESS") == {"CANCELLED"}
+            assert not started and not scene_job.is_running() and reports[-1][0] == {"WARNING"}
+            continue
+        pending[0] = False
+        assert tick(operator, "MOUSEMOVE") == {"PASS_THROUGH"} and not started  # only a timer tick starts it
+        assert tick(operator) == {"PASS_THROUGH"} and started == [True]
+        job = operator._job
+        assert job is scene_job.active_job() and job.rendering and job.renders.index == 0
+        assert tick(operator, "ESC", "PRESS") == {"CANCELLED"} and not scene_job.is_running()
+
+
 def test_esc_between_renders_stops_before_the_worker_starts():
     import bpy
 
