@@ -136,6 +136,9 @@ def depth_fusion(session: ui.Session) -> Iterator[float]:
     ended(jobs, "depth job", job, **checks)
     yield 1.5
     ui.shot("11-depth-done")
+    if new is not None:  # out of the way of the next jobs' renders and screenshots
+        new.hide_render = True
+        new.hide_set(True)
 
 
 def retopo_copy(session: ui.Session) -> bpy.types.Object:
