@@ -137,3 +137,16 @@ def test_in_the_interface_the_cameras_render_one_per_tick_without_the_mesh(tmp_p
     for expected, got in zip(before_geometry, geometry(obj), strict=True):
         assert np.array_equal(expected, got)
     assert obj.data.materials[0].node_tree.nodes["Meshlift Texture"].image.size[:] == (64, 64)
+
+
+def test_the_mesh_being_textured_does_not_count_as_something_to_render():
+    """With the mesh left out of the renders, a scene holding nothing else is refused before
+    anything is rendered, and the mesh is left as it was."""
+    import bpy
+
+    obj = stand_in(bpy.context.scene, with_uvs=True)
+    bpy.data.objects.remove(bpy.data.objects["Monkey"])
+    before = snapshot()
+    with pytest.raises(RuntimeError, match="nothing visible to render"):
+        bpy.ops.meshlift.texture_selected()
+    assert snapshot() == before and not obj.hide_render
