@@ -34,6 +34,7 @@ class PBRMaterial(nn.Module):
             self.field.mlp[-1].bias[3:] = torch.tensor([ROUGHNESS_START_LOGIT, METALLIC_START_LOGIT])
         self.light = SceneLight(lobes=opts.light_lobes)
         self.ao_rays, self.shadow_offset = opts.ao_rays, opts.shadow_offset
+        self.shading_moves_surface = opts.shading_moves_surface
         self.generator = torch.Generator().manual_seed(0)  # the occlusion rays' directions
         self.register_buffer("sun_started", torch.zeros((), dtype=torch.bool))
 
@@ -47,6 +48,11 @@ class PBRMaterial(nn.Module):
         there (:meth:`SceneLight.point_sun_at`), once."""
         self.light.point_sun_at(normals, brightness)
         self.sun_started.fill_(True)
+
+    def shading_normals(self, normals: torch.Tensor) -> torch.Tensor:
+        """The surface's unit ``normals [P, 3]`` as the shading takes them: detached unless
+        ``shading_moves_surface`` (see :class:`PBROptions`)."""
+        return normals if self.shading_moves_surface else normals.detach()
 
     def forward(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(base colour [P, 3] sRGB-encoded, roughness [P], metallic [P])`` at unit-volume ``points [P, 3]``."""

@@ -23,6 +23,10 @@ class PBROptions(MeshOptions):
                           unit="rays", min=0, max=64)
     shadow_offset: float = option(0.01, "pbr: shadow and occlusion rays start this far off the surface (no "
                                   "self-shadowing).", unit="unit-volume units", min=0.0, max=0.2)
+    shading_moves_surface: bool = option(False, "pbr: let the shading's gradient reach the surface through its "
+                                         "normals (highlights and shadow edges then pull on the geometry); off: the "
+                                         "shading sees the normals as they are and the surface follows the "
+                                         "silhouettes, the colours' positions and the geometry terms, as with baked.")
     lr_light: float = option(0.01, "pbr: Adam learning rate of the light (log intensities, directions).", min=0.0)
     albedo_smooth_weight: float = option(0.03, "Weight of the albedo (pbr: base colour) smoothness, L1 to the "
                                          "albedo a little away (NeuS: pbr only).", min=0.0)

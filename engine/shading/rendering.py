@@ -48,5 +48,6 @@ def render_material(material: PBRMaterial, vertices: torch.Tensor, faces: torch.
                                                 material.light.sun_direction.detach(), rays=material.ao_rays,
                                                 offset=material.shadow_offset, generator=material.generator)
     images = srgb_decode(background).expand(*covered.shape, 3).clone()
-    images[covered] = material.radiance(points, normals, views, sun_visibility=sun_visibility, occlusion=occlusion)
+    images[covered] = material.radiance(points, material.shading_normals(normals), views,
+                                        sun_visibility=sun_visibility, occlusion=occlusion)
     return images, points

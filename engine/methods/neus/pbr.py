@@ -88,7 +88,8 @@ def pbr_losses(model: NeuSModel, cache: SurfaceCache, out: dict[str, torch.Tenso
         sun_visibility[seen], occlusion[seen] = cache_visibility(model, cache, points[seen], normals[seen],
                                                                  rays=opts.ao_rays, offset=opts.shadow_offset,
                                                                  generator=material.generator)
-    radiance = shade(material.light, normals, -directions, base=srgb_decode(values[:, :3]), roughness=values[:, 3],
+    radiance = shade(material.light, material.shading_normals(normals), -directions, base=srgb_decode(values[:, :3]),
+                     roughness=values[:, 3],
                      metallic=values[:, 4], sun_visibility=sun_visibility, occlusion=occlusion)
     colour = radiance * opacity[:, None] + (1.0 - opacity[:, None]) * srgb_decode(background)
     losses = {"colour": (tonemap(colour) - tonemap(linear_target)).abs().mean()}

@@ -1,0 +1,45 @@
+"""The PBR shading on a rasterized mesh (``engine.shading.rendering``): where its gradient goes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import trimesh
+
+from engine.cameras import Cameras
+from engine.methods.dmtet import DMTetOptions
+from engine.render import rasterize
+from engine.shading import rendering
+from engine.shading.material import PBRMaterial
+from tests.support import orbit_c2w
+
+SIZE = 32
+
+
+def vertex_gradient(moves_surface: bool) -> torch.Tensor:
+    """``[V, 3]``: the gradient of a shaded sphere's mean image with respect to its vertices."""
+    torch.manual_seed(0)
+    opts = DMTetOptions(material="pbr", ao_rays=0, shading_moves_surface=moves_surface)
+    material = PBRMaterial(opts, levels=4, finest=32)
+    sphere = trimesh.creation.icosphere(2)
+    vertices = torch.tensor(sphere.vertices, dtype=torch.float32, requires_grad=True)
+    faces = torch.tensor(sphere.faces)
+    c2w = torch.tensor(orbit_c2w(2), dtype=torch.float32)
+    focal = torch.full((2,), SIZE * 1.2)
+    cameras = Cameras(c2w, focal, focal, torch.full((2,), SIZE / 2), torch.full((2,), SIZE / 2), SIZE, SIZE)
+    frags = rasterize(vertices, faces, cameras)
+    images, _ = rendering.render_material(material, vertices, faces, frags, cameras=cameras,
+                                          background=torch.ones(3))
+    images.mean().backward()
+    return vertices.grad
+
+
+@pytest.mark.parametrize("moves_surface", [False, True])
+def test_the_shading_reaches_the_surface_through_its_normals_only_when_asked(moves_surface, monkeypatch):
+    gradient = vertex_gradient(moves_surface)
+    # the same with normals that can never carry a gradient: equal only when the shading detaches them
+    computed = rendering.vertex_normals
+    monkeypatch.setattr(rendering, "vertex_normals", lambda v, f: computed(v.detach(), f))
+    through_positions_only = vertex_gradient(moves_surface)
+    assert gradient.abs().sum() > 0 and through_positions_only.abs().sum() > 0
+    assert torch.allclose(gradient, through_positions_only) != moves_surface
