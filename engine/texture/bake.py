@@ -3,10 +3,13 @@
 Each texel of the UV layout is a point on the surface. For every view, the texel's colour sample
 is the image at its projection, weighted by ``cos(normal, to-camera) ** COS_POWER`` (views that see
 the surface squarely are sharper and better lit) times the mask alpha there (texels projecting off
-the object contribute nothing), and kept only where a ray from the camera reaches the texel
-unobstructed. Texels no view sees take the colour of the nearest seen texel on the surface (in 3D);
-texels outside the charts take the colour of the nearest chart texel, so no seams or dark borders
-show under bilinear filtering and mip-mapping.
+the object contribute nothing), and kept only where the camera sees the texel unobstructed: its
+depth along the camera's axis is at most the view's depth map there (the mesh ray-cast through every
+pixel centre, interpolated bilinearly at the texel's projection; background counts as far away, so a
+texel on the object's outline stays visible while one just behind a nearer part does not). Texels
+no view sees take the colour of the nearest seen texel on the surface (in 3D); texels outside the
+charts take the colour of the nearest chart texel, so no seams or dark borders show under bilinear
+filtering and mip-mapping.
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
 
 from ..data.dataset import DatasetSplit
-from ..render import RayCaster
+from ..render import rasterize
 
 COS_POWER = 4.0
 # Views seeing the surface more obliquely than this (cosine) are ignored.
 MIN_COS = 0.05
-# A texel is visible when the camera ray's first hit is at most this far (fraction of the mesh's
-# bounding-box diagonal) in front of it.
+# A texel is visible when it is at most this far (fraction of the mesh's bounding-box diagonal)
+# behind the view's depth map.
 VISIBILITY_EPS = 1e-3
+# The depth given to background pixels of the depth maps (world units): farther than any texel.
+FAR = 1e6
 # Texels whose summed weight is below this count as unseen.
 MIN_WEIGHT = 1e-6
 # Barycentric tolerance of the texel coverage test (texel centres on shared edges are kept).
@@ -72,11 +77,12 @@ def bake_from_images(
     points = (verts_t[corners] * bary[..., None]).sum(1)  # [P, 3]
     point_normals = F.normalize((normals_t[corners] * bary[..., None]).sum(1), dim=-1)  # [P, 3]
 
-    caster = RayCaster(verts_t, faces_t)
     eps = VISIBILITY_EPS * float((verts_t.amax(0) - verts_t.amin(0)).norm())
     accum = torch.zeros(len(points), 4, device=device)  # [P, 4] weighted premultiplied RGB, alpha
     for i in range(len(split)):
-        _accumulate_view(split, i, points, point_normals, caster=caster, eps=eps, accum=accum)
+        depth = rasterize(verts_t, faces_t, split.cameras[i]).depth[0]  # [H, W], 0 on background
+        _accumulate_view(split, i, points, point_normals, depth=torch.where(depth > 0, depth, FAR), eps=eps,
+                         accum=accum)
         if on_step is not None:
             on_step(i + 1, len(split))
 
@@ -182,18 +188,19 @@ def _accumulate_view(
     points: torch.Tensor,
     normals: torch.Tensor,
     *,
-    caster: RayCaster,
+    depth: torch.Tensor,
     eps: float,
     accum: torch.Tensor,
 ) -> None:
-    """Add view ``index``'s weighted samples at the surface ``points [P, 3]`` to ``accum [P, 4]``."""
+    """Add view ``index``'s weighted samples at the surface ``points [P, 3]`` to ``accum [P, 4]``;
+    ``depth [H, W]`` is the view's depth map of the mesh along its axis (:data:`FAR` on background)."""
     camera = split.cameras[index]
     centre = camera.centers[0].to(points)  # [3]
     to_camera = centre - points  # [P, 3]
     distance = to_camera.norm(dim=-1).clamp_min(1e-12)  # [P]
     cos = (normals * to_camera).sum(-1) / distance  # [P]
-    pixels, depth = camera.project(points)  # [1, P, 2], [1, P]
-    candidate = torch.nonzero((cos > MIN_COS) & (depth[0] > 0))[:, 0]  # [K]
+    pixels, depth_along = camera.project(points)  # [1, P, 2], [1, P]
+    candidate = torch.nonzero((cos > MIN_COS) & (depth_along[0] > 0))[:, 0]  # [K]
     if len(candidate) == 0:
         return
 
@@ -201,18 +208,15 @@ def _accumulate_view(
     alpha = torch.ones_like(image[..., :1]) if split.masks is None else split.masks[index][..., None]
     rgba = torch.cat([image * alpha, alpha], dim=-1).permute(2, 0, 1)[None]  # [1, 4, H, W] premultiplied
     size = torch.tensor([camera.width, camera.height], dtype=points.dtype, device=points.device)
-    grid = (pixels[0, candidate] / size * 2.0 - 1.0)[None, None]  # [1, 1, K, 2]
-    sample = F.grid_sample(rgba, grid.to(rgba.dtype), mode="bilinear", align_corners=False)
-    sample = sample[0, :, 0].T  # [K, 4]
-    on_object = sample[:, 3] > 0
-    candidate, sample = candidate[on_object], sample[on_object]
+    grid = (pixels[0, candidate] / size * 2.0 - 1.0)[None, None].to(rgba.dtype)  # [1, 1, K, 2]
+    sample = F.grid_sample(rgba, grid, mode="bilinear", align_corners=False)[0, :, 0].T  # [K, 4], 0 off the image
+    front = F.grid_sample(depth[None, None].to(rgba.dtype), grid, mode="bilinear", padding_mode="border",
+                          align_corners=False)[0, 0, 0]  # [K]
+    visible = (sample[:, 3] > 0) & (depth_along[0, candidate] <= front + eps)
+    candidate, sample = candidate[visible], sample[visible]
     if len(candidate) == 0:
         return
-
-    directions = -to_camera[candidate] / distance[candidate, None]  # [K, 3] camera -> texel
-    hit_face, hit_t = caster.cast(centre.expand(len(candidate), 3).contiguous(), directions.contiguous())
-    visible = (hit_face < 0) | (hit_t >= distance[candidate] - eps)
-    weight = cos[candidate].pow(COS_POWER) * visible  # [K]
+    weight = cos[candidate].pow(COS_POWER)  # [K]
     accum.index_add_(0, candidate, sample.to(accum.dtype) * weight[:, None])
 
 
