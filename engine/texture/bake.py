@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
 
+from ..cameras import Cameras
 from ..data.dataset import DatasetSplit
-from ..render import rasterize
+from ..render import RayCaster
 
 COS_POWER = 4.0
 # Views seeing the surface more obliquely than this (cosine) are ignored.
@@ -79,9 +80,9 @@ def bake_from_images(
 
     eps = VISIBILITY_EPS * float((verts_t.amax(0) - verts_t.amin(0)).norm())
     accum = torch.zeros(len(points), 4, device=device)  # [P, 4] weighted premultiplied RGB, alpha
+    caster = RayCaster(verts_t, faces_t)
     for i in range(len(split)):
-        depth = rasterize(verts_t, faces_t, split.cameras[i]).depth[0]  # [H, W], 0 on background
-        _accumulate_view(split, i, points, point_normals, depth=torch.where(depth > 0, depth, FAR), eps=eps,
+        _accumulate_view(split, i, points, point_normals, depth=view_depth(caster, split.cameras[i]), eps=eps,
                          accum=accum)
         if on_step is not None:
             on_step(i + 1, len(split))
@@ -180,6 +181,16 @@ def _barycentric(tri: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     b2 = (e1[:, 0] * d[:, 1] - e1[:, 1] * d[:, 0]) / det
     bary = torch.stack([1.0 - b1 - b2, b1, b2], dim=-1)
     return torch.where(ok[:, None], bary, torch.full_like(bary, -1.0))
+
+
+def view_depth(caster: RayCaster, camera: Cameras) -> torch.Tensor:
+    """``[H, W]`` depth along the axis of one ``camera`` of the mesh in ``caster``, ray-cast through
+    every pixel centre; :data:`FAR` where the ray misses."""
+    directions = camera.pixel_directions()[0].to(device=caster.device, dtype=torch.float32)  # [H, W, 3]
+    origins = camera.centers[0].to(directions).expand_as(directions)
+    face, distance = caster.cast(origins.reshape(-1, 3).contiguous(), directions.reshape(-1, 3).contiguous())
+    along = (directions * camera.forward[0].to(directions)).sum(-1).reshape(-1)  # cosine to the axis
+    return torch.where(face >= 0, distance * along, FAR).reshape(camera.height, camera.width)
 
 
 def _accumulate_view(
