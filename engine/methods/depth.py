@@ -22,10 +22,11 @@ from scipy import ndimage
 
 from ..cameras import Cameras
 from ..carving import hull_occupancy
+from ..data.dataset import DatasetSplit
 from ..errors import InputError
 from ..geometry.cleanup import taubin_smooth
 from ..geometry.grid_surface import extract_surface
-from ..geometry.tsdf import FusedVolume, fuse_depth_maps
+from ..geometry.tsdf import FusedVolume, fuse_depth_maps, seen_free
 from ..options import MeshOptions, check_presets, option
 from ..render.maps import render_depth_normals
 from .base import Method, MethodInput, MethodOutput
@@ -33,6 +34,8 @@ from .base import Method, MethodInput, MethodOutput
 STAGE = "fusing the depth maps"
 # Smoothing narrower than this (in cells) is skipped: exact depth measures a noise of a few hundredths of a cell.
 MIN_SMOOTHING = 0.3
+# ``open_seen_through`` looks only at surface whose fused weight is below this share of the median.
+SEEN_THROUGH_SHARE = 0.03
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,14 @@ class DepthOptions(MeshOptions):
                                "weights.")
     smoothing: int = option(2, "Taubin smoothing iterations of the fused surface (volume-preserving).",
                             unit="iterations", min=0, max=100)
+    open_seen_through: bool = option(True, "Remove the surface that no depth sample measured (fused weight below "
+                                     "3% of the surface's median) where some view's depth sees past it: the caps "
+                                     "that the filling of unmeasured space puts over the holes of a scan. Surface "
+                                     "that no view saw at all (an unseen underside) stays closed.")
     open_unseen: float = option(0.0, "Faces where the fused weight is below this share of the surface's median "
-                                "weight are removed, so surface no view measured (the holes of a scan) stays open "
-                                "(0: the surface is closed everywhere; 0.03 opens what no depth sample saw).",
-                                min=0.0, max=1.0)
+                                "weight are removed whether or not a view sees past them, so all surface no view "
+                                "measured stays open (0: only ``open_seen_through`` opens; 0.03 opens what no "
+                                "depth sample saw).", min=0.0, max=1.0)
 
 
 def depth_noise(depths: torch.Tensor) -> float:
@@ -96,16 +103,37 @@ def hull_trust(depths: torch.Tensor, cameras: Cameras, hull: tuple[np.ndarray, n
     return torch.where(entry > 0, torch.exp(-inside / falloff), torch.ones_like(inside))
 
 
-def without_unseen(mesh: trimesh.Trimesh, volume: FusedVolume, share: float) -> trimesh.Trimesh:
-    """``mesh`` without the faces that have a vertex where the fused weight (trilinear) is below
-    ``share`` of the median over the vertices: surface that only the filling of unmeasured space
-    made (the caps over a scan's holes)."""
+def unmeasured_vertices(mesh: trimesh.Trimesh, volume: FusedVolume, share: float) -> np.ndarray:
+    """``[V]`` bool: the vertices of ``mesh`` where the fused weight (trilinear) is below ``share``
+    of the median over the vertices: surface that only the filling of unmeasured space made."""
     weights = ndimage.map_coordinates(volume.weights, ((mesh.vertices - volume.origin) / volume.cell).T, order=1)
-    seen = weights >= share * float(np.median(weights))
-    kept = trimesh.Trimesh(mesh.vertices, mesh.faces[seen[mesh.faces].all(axis=1)], process=False)
+    return weights < share * float(np.median(weights))
+
+
+def seen_through(mesh: trimesh.Trimesh, candidates: np.ndarray, split: DatasetSplit, volume: FusedVolume
+                 ) -> np.ndarray:
+    """``[V]`` bool: which of the ``candidates`` vertices some view sees past: its depth at the
+    vertex's pixel lies beyond the vertex by more than twice the truncation band and a cell's
+    diagonal (noisy depth has its band at three noise deviations: twice that, no stray sample reaches).
+    Every view's measured depth counts here, also those that :func:`hull_trust` does not trust for
+    the fusion (they are the views that look through a hole); the masks' background does not (a
+    surface bloated past a silhouette by the smoothing is no hole)."""
+    result = np.zeros(len(mesh.vertices), dtype=bool)
+    index = np.flatnonzero(candidates)
+    if len(index):
+        points = torch.tensor(mesh.vertices[index], dtype=torch.float32, device=split.depths.device)
+        margin = 2 * (volume.truncation + 3**0.5 * volume.cell)
+        result[index] = seen_free(split.cameras, split.depths, points, margin).cpu().numpy()
+    return result
+
+
+def without_vertices(mesh: trimesh.Trimesh, removed: np.ndarray) -> trimesh.Trimesh:
+    """``mesh`` without the faces that have a vertex in ``removed [V]`` (bool)."""
+    kept = trimesh.Trimesh(mesh.vertices, mesh.faces[~removed[mesh.faces].any(axis=1)], process=False)
     kept.remove_unreferenced_vertices()
     if len(kept.faces) == 0:
-        raise InputError("No part of the fused surface was measured by enough depth samples; lower open_unseen")
+        raise InputError("No part of the fused surface was measured by enough depth samples; lower open_unseen "
+                         "or set open_seen_through=false")
     return kept
 
 
@@ -142,12 +170,17 @@ def run_depth(data: MethodInput) -> MethodOutput:
     if occupancy.max() <= 0.5:
         raise InputError("The depth maps enclose no surface in the region of interest")
     mesh = taubin_smooth(extract_surface(occupancy, volume.origin, volume.cell), opts.smoothing)
+    removed = np.zeros(len(mesh.vertices), dtype=bool)
+    if opts.open_seen_through:
+        removed |= seen_through(mesh, unmeasured_vertices(mesh, volume, SEEN_THROUGH_SHARE), split, volume)
     if opts.open_unseen > 0:
-        mesh = without_unseen(mesh, volume, opts.open_unseen)
+        removed |= unmeasured_vertices(mesh, volume, opts.open_unseen)
+    if removed.any():
+        mesh = without_vertices(mesh, removed)
     data.progress.update("surface", 1, 1)
     stats = {"grid": list(volume.values.shape), "cell_size_unit": round(volume.cell, 6),
              "truncation_unit": round(truncation, 6), "depth_noise_unit": round(noise, 6),
-             "normals": normals is not None}
+             "normals": normals is not None, "opened_vertices": int(removed.sum())}
     return MethodOutput(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), stats)
 
 
