@@ -12,6 +12,15 @@ therefore splats the depths of the points it sees into a depth map, every pixel 
 the image, the nearer surface wins and what lies just behind it is not opened), and a grid point
 is empty in that view when it lies at least ``margin`` in front of the depth at its pixel. A point
 inside the hull that enough views call empty is carved.
+
+A pixel ``r`` pixels from an observation does not see the observed point: the surface there may
+lie nearer, the more so the more it slants away from the view. Each splatted depth is therefore
+brought nearer by ``SPLAT_SLOPE * r`` pixel footprints (the surface's depth changes by up to that
+across ``r`` pixels where it slants by up to ``atan(SPLAT_SLOPE)`` from facing the camera). Without
+it, a view with few observations (spot: 65 points over 100 views, discs of 12 pixels) carved 890
+lattice nodes inside the true surface at 64 cells, up to 0.12 deep, where a disc spread one depth
+over a curved flank; with it, 5, none deeper than 0.022, while the bowl's hollow is still 79% open
+(92% before, with 212 nodes of its wall carved too).
 """
 
 from __future__ import annotations
@@ -21,10 +30,17 @@ import torch
 from ..cameras import Cameras
 from .points import SparsePoints
 
+# How steeply the surface may fall away across a splat disc: depth change per pixel footprint (3: up to 72 degrees).
+# Lattice nodes carved inside the truth at DMTet's 64 cells, 100 views (benchmarks/bench_sight_carve.py), for slopes
+# 0 / 2 / 3: spot 890 / 19 / 5, fandisk 1057 / 16 / 6, rocker-arm 180 / 9 / 6; of the bowl's empty hull nodes carved:
+# 92% (212 wrong) / 83% (0 wrong) / 79% (0 wrong).
+SPLAT_SLOPE = 3.0
+
 
 def splatted_depths(sparse: SparsePoints, cameras: Cameras, radius: torch.Tensor) -> torch.Tensor:
     """``[N, H, W]`` for every view the camera-space depth of the nearest observation within the
-    view's ``radius`` (``[N]`` whole pixels; a disc), ``inf`` where there is none."""
+    view's ``radius`` (``[N]`` whole pixels; a disc), brought nearer by ``SPLAT_SLOPE`` pixel
+    footprints per pixel from the observation (module docstring); ``inf`` where there is none."""
     n, h, w = len(cameras), cameras.height, cameras.width
     device = sparse.points.device
     depth = torch.full((n * h * w,), float("inf"), device=device)
@@ -33,13 +49,15 @@ def splatted_depths(sparse: SparsePoints, cameras: Cameras, radius: torch.Tensor
     observed = sparse.depths(cameras)  # [O]
     column, row = sparse.pixels[:, 0].floor().long(), sparse.pixels[:, 1].floor().long()
     reach = radius.to(device)[sparse.views] ** 2  # [O]
+    footprint = observed / cameras.fx.to(device)[sparse.views]  # [O] one pixel's width at the point's depth
     widest = int(radius.max())
     for dy in range(-widest, widest + 1):
         for dx in range(-widest, widest + 1):
             x, y = column + dx, row + dy
             inside = (x >= 0) & (x < w) & (y >= 0) & (y < h) & (dx * dx + dy * dy <= reach)
             flat = (sparse.views * h + y) * w + x
-            depth.scatter_reduce_(0, flat[inside], observed[inside], reduce="amin")
+            nearer = observed - SPLAT_SLOPE * (dx * dx + dy * dy) ** 0.5 * footprint
+            depth.scatter_reduce_(0, flat[inside], nearer[inside], reduce="amin")
     return depth.reshape(n, h, w)
 
 

@@ -219,5 +219,41 @@ def test_the_bowl_start_is_open(datasets):
         return geometry_metrics(mesh, gt, samples=30_000)["chamfer_l1"]
 
     hull, carved = chamfer(start.hull_sdf), chamfer(start.sdf)
-    # Measured (2-core CPU): hull 0.046, carved 0.017 (40 views instead of 100: 0.045, the hollow a sponge).
-    assert hull > 0.035 and carved < 0.5 * hull, (hull, carved)
+    # Measured (2-core CPU): hull 0.048, carved 0.040 (0.018 before the splats were brought nearer with their
+    # distance, SPLAT_SLOPE 0, which dug into convex objects; at 256 px the carve opens 79% of the hollow's nodes).
+    # The bound sits between: the test fails if the lines of sight stop opening the hollow.
+    assert hull > 0.035 and carved < 0.9 * hull, (hull, carved)
+
+
+def test_sparse_points_on_a_ball_carve_nothing_inside_it(monkeypatch):
+    """A ball seen by the cup's cameras, with a few points on its surface: each view sees only two or
+    three of them, so each splat disc spreads one depth over several pixels of a curved surface. The
+    splatted depths are brought nearer with the distance from the observation (``SPLAT_SLOPE``), so
+    no lattice node more than a cell inside the ball is carved; without that (slope 0) the discs dig
+    into its flanks, as they dug into spot and fandisk."""
+    cameras = sphere_cameras()
+    radius = 0.5
+    ball = trimesh.creation.icosphere(subdivisions=4, radius=radius)
+    frags = rasterize(torch.tensor(ball.vertices, dtype=torch.float32), torch.tensor(ball.faces), cameras)
+    covered = (frags.face_id >= 0).float()
+    views = DatasetSplit(torch.ones(*covered.shape, 3), covered, cameras, [f"r_{i}" for i in range(len(cameras))])
+    points = torch.nn.functional.normalize(torch.randn(10, 3, generator=torch.Generator().manual_seed(3)), dim=-1)
+    points = points * radius
+    toward = torch.nn.functional.normalize(cameras.centers.float()[:, None] - points[None], dim=-1)  # [N, P, 3]
+    seen = (toward * points[None] / radius).sum(-1) > 0.2
+    view, index = seen.nonzero(as_tuple=True)
+    sparse = SparsePoints(points, view, index, cameras.project(points)[0][view, index])
+    free = FreeSpace(sparse, None, LO, HI)
+    nodes = lattice_nodes(LO, HI, 48)
+    cell = float((HI - LO).max()) / 48
+    deep = nodes.norm(dim=-1) < radius - cell
+
+    def carved_inside(slope: float) -> int:
+        monkeypatch.setattr("engine.free_space.carve.SPLAT_SLOPE", slope)
+        start = carved_start(free, views, lo=LO, hi=HI, resolution=48, opts=FreeSpaceOptions(),
+                             progress=Progress(lambda _e: None))
+        return int((deep & (start.hull_sdf < 0) & (start.sdf > 0)).sum())
+
+    # measured: 614 nodes without the slope, none with it
+    assert carved_inside(0.0) > 100
+    assert carved_inside(3.0) == 0
