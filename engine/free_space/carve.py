@@ -31,7 +31,8 @@ from ..cameras import Cameras
 from .points import SparsePoints
 
 # How steeply the surface may fall away across a splat disc: depth change per pixel footprint (3: up to 72 degrees).
-# Lattice nodes carved inside the truth at DMTet's 64 cells, 100 views (benchmarks/bench_sight_carve.py), for slopes
+# Lattice nodes carved inside the truth at DMTet's 64 cells, 100 views (counted against gt_mesh.ply; BENCHMARKS.md,
+# Concavities, session 4), for slopes
 # 0 / 2 / 3: spot 890 / 19 / 5, fandisk 1057 / 16 / 6, rocker-arm 180 / 9 / 6; of the bowl's empty hull nodes carved:
 # 92% (212 wrong) / 83% (0 wrong) / 79% (0 wrong).
 SPLAT_SLOPE = 3.0
