@@ -17,10 +17,10 @@ A pixel ``r`` pixels from an observation does not see the observed point: the su
 lie nearer, the more so the more it slants away from the view. Each splatted depth is therefore
 brought nearer by ``SPLAT_SLOPE * r`` pixel footprints (the surface's depth changes by up to that
 across ``r`` pixels where it slants by up to ``atan(SPLAT_SLOPE)`` from facing the camera). Without
-it, a view with few observations (spot: 65 points over 100 views, discs of 12 pixels) carved 890
-lattice nodes inside the true surface at 64 cells, up to 0.12 deep, where a disc spread one depth
-over a curved flank; with it, 5, none deeper than 0.022, while the bowl's hollow is still 79% open
-(92% before, with 212 nodes of its wall carved too).
+it, a view with few observations (spot: 65 points over 100 views, discs of 12 pixels) carved 907
+lattice nodes inside the true surface at 64 cells, up to 0.13 deep, where a disc spread one depth
+over a curved flank; with it, 5, none deeper than 0.025, while the bowl's hollow is still 81% open
+(94% before, with 413 nodes inside its wall carved too). ``benchmarks/bench_sight_carve.py`` counts these.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ from ..cameras import Cameras
 from .points import SparsePoints
 
 # How steeply the surface may fall away across a splat disc: depth change per pixel footprint (3: up to 72 degrees).
-# Lattice nodes carved inside the truth at DMTet's 64 cells, 100 views (counted against gt_mesh.ply; BENCHMARKS.md,
-# Concavities, session 4), for slopes
-# 0 / 2 / 3: spot 890 / 19 / 5, fandisk 1057 / 16 / 6, rocker-arm 180 / 9 / 6; of the bowl's empty hull nodes carved:
-# 92% (212 wrong) / 83% (0 wrong) / 79% (0 wrong).
+# Lattice nodes carved inside the truth at DMTet's 64 cells, 100 views (benchmarks/bench_sight_carve.py; BENCHMARKS.md,
+# Concavities, session 5), for slopes 0 / 2 / 3: spot 907 / 19 / 5, fandisk 1216 / 21 / 6, rocker-arm 238 / 13 / 9;
+# of the bowl's empty hull nodes carved: 94% (413 inside its wall) / 85% (none) / 81% (none).
 SPLAT_SLOPE = 3.0
 
 
