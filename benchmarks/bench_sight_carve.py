@@ -10,7 +10,8 @@ its padded ``--resolution`` grid once per slope. Each carved lattice node is jud
 ``gt_mesh.ply``: "inside" when it lies in the truth's filled voxelization (pitch a quarter of a
 cell; the bowl's hollow is open at the top, so filling does not close it), with its depth (distance
 to the nearest of 200k points on the truth's surface, unit volume). "hollow opened" is the share of
-the hull's nodes outside the truth that were carved (what the carving is for).
+the hull's nodes outside the truth that were carved (what the carving is for); "disc px": the views'
+median splat radius.
 Needs a watertight ``gt_mesh.ply`` (not bunny's).
 """
 
@@ -26,6 +27,7 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from engine.free_space import carve, carved_start, find_free_space
+from engine.free_space.start import splat_radius
 from engine.inputs import prepare_inputs
 from engine.methods import get_method, resolve_options
 from engine.progress import Progress
@@ -67,6 +69,7 @@ def object_rows(name: str, slopes: list[float], resolution: int) -> list[str]:
     nodes = lattice_nodes(lo, hi, resolution).reshape(-1, 3).numpy()
     inside = inside_truth(truth, nodes, cell / 4)
     surface = cKDTree(truth.sample(SURFACE_SAMPLES))
+    disc = int(splat_radius(free.sparse, split).median())
     rows = []
     for slope in slopes:
         carve.SPLAT_SLOPE = slope
@@ -76,7 +79,7 @@ def object_rows(name: str, slopes: list[float], resolution: int) -> list[str]:
         wrong = carved & inside
         depth = surface.query(nodes[wrong])[0].max() if wrong.any() else 0.0
         hollow = hull & ~inside
-        rows.append(f"| {name} | {slope:g} | {len(free.sparse)} | {int(carved.sum())} | {int(wrong.sum())} "
+        rows.append(f"| {name} | {slope:g} | {len(free.sparse)} | {disc} | {int(carved.sum())} | {int(wrong.sum())} "
                     f"| {depth:.3f} | {carved[hollow].mean():.0%} |")
     return rows
 
@@ -88,8 +91,8 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=64)
     args = parser.parse_args()
     torch.manual_seed(0)
-    print("| object | slope | points | nodes carved | inside the truth | deepest inside | hollow opened |")
-    print("|---|---|---|---|---|---|---|")
+    print("| object | slope | points | disc px | nodes carved | inside the truth | deepest inside | hollow opened |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in args.objects:
         for row in object_rows(name, args.slopes, args.resolution):
             print(row, flush=True)
