@@ -62,9 +62,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"device {args.device}, method {args.method}, preset {args.preset}, options {args.option}\n")
-    print("| object | Chamfer-L1 (ref) | NC (ref) | F@0.5% (ref) | F@0.2% (ref) | test PSNR dB | faces "
-          "| texture | reconstruct s | total s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| object | Chamfer-L1 (ref) | NC (ref) | F@0.5% (ref) | F@0.2% (ref) | test PSNR dB | lit PSNR dB (pbr) "
+          "| faces | texture | reconstruct s | total s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.objects:
         start = time.perf_counter()
         tag = f"{args.method}-{name}"
@@ -77,7 +77,8 @@ def main() -> None:
         cells = [f"{metrics[k]:.5f} ({ref})" if k == "chamfer_l1" else f"{metrics[k]:.3f} ({ref})"
                  for k, ref in zip(KEYS, REFERENCE[name], strict=True)]
         seconds = report["timings"]["total"] - report["timings"].get("evaluate", 0.0)
-        print(f"| {name} | {' | '.join(cells)} | {metrics['psnr']:.2f} | {report['mesh']['faces']} "
+        lit = f"{metrics['psnr_lit']:.2f}" if "psnr_lit" in metrics else "–"
+        print(f"| {name} | {' | '.join(cells)} | {metrics['psnr']:.2f} | {lit} | {report['mesh']['faces']} "
               f"| {report['texture']['source']} | {seconds:.1f} | {time.perf_counter() - start:.1f} |", flush=True)
         (OUT / f"{tag}.json").write_text(json.dumps(report, indent=2))
         save_comparison(Path(result["files"]["obj"]), DATASETS / name, OUT / f"{tag}.png")

@@ -30,6 +30,7 @@ from engine.free_space import carve, carved_start, find_free_space
 from engine.free_space.start import splat_radius
 from engine.inputs import prepare_inputs
 from engine.methods import get_method, resolve_options
+from engine.methods.dmtet import grid_box
 from engine.progress import Progress
 from engine.protocol import ReconstructJob
 from engine.timings import Timings
@@ -58,10 +59,7 @@ def object_rows(name: str, slopes: list[float], resolution: int) -> list[str]:
     normalization = inputs.normalization
     split = normalization.split_to_unit(inputs.split)
     opts = replace(resolve_options(get_method("dmtet"), "balanced", {}), resolution=resolution)
-    lo = torch.tensor(normalization.box_min)
-    hi = torch.tensor(normalization.box_max)
-    pad = opts.band_outside * float((hi - lo).max()) / resolution
-    lo, hi = lo - pad, hi + pad
+    lo, hi = grid_box(normalization, opts)
     free = find_free_space(split, split, lo=lo, hi=hi, opts=opts, progress=progress)
     truth = trimesh.load(DATASETS / name / "gt_mesh.ply", force="mesh")
     truth.vertices = normalization.to_unit(torch.from_numpy(truth.vertices.astype(np.float32))).numpy()

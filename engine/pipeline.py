@@ -74,6 +74,7 @@ def reconstruct(job: ReconstructJob, progress: Progress, output: OutputDir | Non
         if result.material is not None:
             mesh = pbr_mesh(vertices, result.faces, result.material, unit_points(normalization),
                             target_faces=options.faces, texture_size=options.texture_size,
+                            views=split if options.base_colour_from == "photos" else None,
                             on_step=progress.stage("baking the material"))
             environment = environment_hdr(result.material.light)
         else:

@@ -85,7 +85,9 @@ def texture_existing(job: TextureJob, progress: Progress, output: OutputDir | No
             raise InputError(f"{method.title} learned no PBR material; choose a method with material=pbr")
         with timings("texture"):
             mesh = pbr_textures(mesh, dense_vertices, result.faces, result.material, unit_points(inputs.normalization),
-                                texture_size=options.texture_size, on_step=progress.stage("baking the material"))
+                                texture_size=options.texture_size,
+                                views=inputs.split if options.base_colour_from == "photos" else None,
+                                on_step=progress.stage("baking the material"))
             environment = environment_hdr(result.material.light)
     else:
         with timings("texture"):

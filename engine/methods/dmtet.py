@@ -60,6 +60,7 @@ from ..losses import LossLog, depth_normal_losses, descend, weighted_sum, withou
 from ..options import check_presets, option
 from ..render import antialias, interpolate, rasterize
 from ..render.maps import surface_normals
+from ..roi import Normalization
 from ..shading.colour import srgb_decode, tonemap
 from ..shading.material import PBRMaterial
 from ..shading.options import PBROptions, pbr_weights
@@ -116,6 +117,17 @@ class DMTetOptions(FreeSpaceOptions, PBROptions):
                             min=0, max=100)
     min_piece_area: float = option(0.02, "Connected pieces with less than this share of the area are dropped.",
                                    min=0.0, max=1.0)
+
+
+def grid_box(normalization: Normalization, opts: DMTetOptions, device: torch.device | str = "cpu"
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lo [3], hi [3])`` unit-volume corners of DMTet's first grid: the object's box padded by
+    ``opts.band_outside`` cells of ``opts.resolution``, so the grid can hold the surface a few cells
+    outside the hull's box."""
+    lo = torch.tensor(normalization.box_min, device=device)
+    hi = torch.tensor(normalization.box_max, device=device)
+    pad = opts.band_outside * float((hi - lo).max()) / opts.resolution
+    return lo - pad, hi + pad
 
 
 def band_grid(lattice_sdf: torch.Tensor, reach_sdf: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
@@ -270,12 +282,8 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
     split, progress, device = data.split, data.progress, data.device
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    lo = torch.tensor(data.normalization.box_min, device=device)
-    hi = torch.tensor(data.normalization.box_max, device=device)
-    # Pad by the band so the grid can hold the surface a few cells outside the hull's box.
     resolution = opts.resolution
-    pad = opts.band_outside * float((hi - lo).max()) / resolution
-    lo, hi = lo - pad, hi + pad
+    lo, hi = grid_box(data.normalization, opts, device)
 
     free = find_free_space(split, split, lo=lo, hi=hi, opts=opts, progress=progress)
     start = carved_start(free, split, lo=lo, hi=hi, resolution=resolution, opts=opts, progress=progress)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from ..cameras import Cameras
 from ..data.transforms import find_transforms, load_split
 from ..evaluate import views_psnr
 from ..protocol import ReconstructJob
-from ..render import RayCaster, antialias, interpolate, rasterize
+from ..render import Fragments, RayCaster, antialias, interpolate, rasterize, sample_texture
 from ..roi import Normalization
 from ..texture import TexturedMesh
 from .colour import srgb_decode, srgb_encode
@@ -32,22 +32,6 @@ if TYPE_CHECKING:
 RENDER_AO_RAYS = 32
 
 
-def light_from_description(description: dict[str, Any]) -> SceneLight:
-    """The :class:`SceneLight` of a ``LearnedLight.description`` (as ``report.json`` keeps it)."""
-    lobes = description["environment"]["lobes"]
-    light = SceneLight(lobes=len(lobes))
-    with torch.no_grad():
-        light.sun_axis.copy_(torch.tensor(description["sun"]["direction"]))
-        light.log_sun.copy_(torch.tensor(description["sun"]["irradiance"]).clamp_min(1e-12).log())
-        light.log_ambient.copy_(torch.tensor(description["environment"]["ambient"]).clamp_min(1e-12).log())
-        if lobes:
-            sharpness = torch.tensor([lobe["sharpness"] for lobe in lobes]) / light.max_sharpness
-            light.lobe_axes.copy_(torch.tensor([lobe["axis"] for lobe in lobes]))
-            light.lobe_sharpness.copy_(torch.logit(sharpness.clamp(1e-6, 1 - 1e-6)))
-            light.log_lobe_amplitude.copy_(torch.tensor([lobe["amplitude"] for lobe in lobes]).clamp_min(1e-12).log())
-    return light
-
-
 def at(function: Callable[[np.ndarray], np.ndarray], points: torch.Tensor) -> torch.Tensor:
     """A numpy field of :class:`Material` evaluated at ``points [P, 3]``, as a float32 tensor on their device."""
     return torch.as_tensor(np.asarray(function(points.cpu().numpy()), dtype=np.float32), device=points.device)
@@ -55,14 +39,19 @@ def at(function: Callable[[np.ndarray], np.ndarray], points: torch.Tensor) -> to
 
 @torch.no_grad()
 def render_lit(vertices: torch.Tensor, faces: torch.Tensor, material: Material, cameras: Cameras, *,
-               light: SceneLight | None = None, offset: float = 0.01, background: float = 1.0, chunk: int = 4,
-               seed: int = 0) -> torch.Tensor:
+               asset: TexturedMesh | None = None, light: SceneLight | None = None, offset: float = 0.01,
+               background: float = 1.0, chunk: int = 4, seed: int = 0) -> torch.Tensor:
     """``[N, H, W, 3]`` sRGB images of the mesh ``(vertices [V, 3], faces [F, 3])`` (unit volume, like
     ``cameras``) wearing ``material``, lit by ``light`` (default: the material's own), over a grey
     ``background``: interpolated vertex normals (or the material's normal field), the sun's shadows
     and :data:`RENDER_AO_RAYS` occlusion rays per pixel against the same mesh, no tone mapping
-    beyond the sRGB curve (clipped at 1, as Cycles' Standard view does)."""
-    light = (light or light_from_description(material.light.description)).to(vertices.device)
+    beyond the sRGB curve (clipped at 1, as Cycles' Standard view does).
+
+    With ``asset`` (the exported mesh whose geometry ``vertices``/``faces`` are), the base colour,
+    occlusion, roughness and metallic are read from its textures at each pixel's UV, as a game
+    engine renders the asset (the occlusion map scales the environment's light; no occlusion rays,
+    so no Monte Carlo noise); without, from ``material``'s fields and the rays."""
+    light = (light or SceneLight.from_description(material.light.description)).to(vertices.device)
     generator = torch.Generator().manual_seed(seed)
     caster = RayCaster(vertices, faces)
     smooth = vertex_normals(vertices, faces)
@@ -76,11 +65,16 @@ def render_lit(vertices: torch.Tensor, faces: torch.Tensor, material: Material, 
         if material.normal is not None:
             normals = at(material.normal, points)
         centres = views.centers.to(points)[:, None, None].expand(*covered.shape, 3)[covered]
-        sun_visibility, occlusion = mesh_visibility(caster, points, normals, light.sun_direction, rays=RENDER_AO_RAYS,
-                                                    offset=offset, generator=generator)
-        radiance = shade(light, normals, F.normalize(centres - points, dim=-1),
-                         base=srgb_decode(at(material.base_colour, points)), roughness=at(material.roughness, points),
-                         metallic=at(material.metallic, points), sun_visibility=sun_visibility, occlusion=occlusion)
+        sun_visibility, occlusion = mesh_visibility(caster, points, normals, light.sun_direction,
+                                                    rays=RENDER_AO_RAYS if asset is None else 0, offset=offset,
+                                                    generator=generator)
+        if asset is None:
+            base, roughness, metallic = (at(material.base_colour, points), at(material.roughness, points),
+                                         at(material.metallic, points))
+        else:
+            base, occlusion, roughness, metallic = _asset_maps(asset, faces, frags, covered)
+        radiance = shade(light, normals, F.normalize(centres - points, dim=-1), base=srgb_decode(base),
+                         roughness=roughness, metallic=metallic, sun_visibility=sun_visibility, occlusion=occlusion)
         image = torch.full((*covered.shape, 3), background, device=points.device)
         image[covered] = srgb_encode(radiance).clamp(0.0, 1.0)
         images.append(antialias(image, frags, vertices, faces, views).clamp(0.0, 1.0))
@@ -88,10 +82,26 @@ def render_lit(vertices: torch.Tensor, faces: torch.Tensor, material: Material, 
 
 
 
+def _asset_maps(asset: TexturedMesh, faces: torch.Tensor, frags: Fragments, covered: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(base colour [P, 3] sRGB, occlusion [P], roughness [P], metallic [P])`` of ``asset``'s textures
+    at the ``covered`` pixels ``[N, H, W]`` of the fragments ``frags`` (without an ORM map: open,
+    roughness 0.5, no metal)."""
+    device = covered.device
+    uv = interpolate(torch.as_tensor(asset.uvs, dtype=torch.float32, device=device), faces, frags)
+    base = sample_texture(torch.as_tensor(asset.texture, device=device).float() / 255.0, uv)[covered]
+    if asset.orm is None:
+        ones = torch.ones(len(base), device=device)
+        return base, ones, 0.5 * ones, 0.0 * ones
+    orm = sample_texture(torch.as_tensor(asset.orm, device=device).float() / 255.0, uv)[covered]
+    return base, orm[:, 0], orm[:, 1], orm[:, 2]
+
+
 def material_metrics(mesh: TexturedMesh, material: Material | None, normalization: Normalization,
                      job: ReconstructJob) -> dict[str, float]:
     """With a PBR ``material``, ``psnr_lit``: the asset lit by the light the fit found
-    (:func:`render_lit`, the material's fields on the exported mesh) against the ``test`` views.
+    (:func:`render_lit`: the exported mesh with its base-colour and ORM textures, the material's
+    normal field) against the ``test`` views.
     (The albedo PSNR against ``test_albedo`` is :func:`engine.evaluate.view_metrics`'s, for every asset.)"""
     metrics: dict[str, float] = {}
     dataset = Path(job.dataset)
@@ -99,5 +109,6 @@ def material_metrics(mesh: TexturedMesh, material: Material | None, normalizatio
         test = normalization.split_to_unit(load_split(dataset, "test", scale=job.image_scale))
         vertices = normalization.to_unit(torch.as_tensor(mesh.vertices, dtype=torch.float32))
         faces = torch.as_tensor(mesh.faces, dtype=torch.long)
-        metrics["psnr_lit"] = views_psnr(lambda cameras: render_lit(vertices, faces, material, cameras), test)
+        metrics["psnr_lit"] = views_psnr(lambda cameras: render_lit(vertices, faces, material, cameras, asset=mesh),
+                                         test)
     return metrics

@@ -21,6 +21,8 @@ from .sg import fibonacci_sphere, sg_evaluate, sg_integral, sg_product_integral
 # The sun's angular diameter reported for exports (an HDR disc, Blender's sun Angle); it is not learned
 # (shadow rays are cast to a point).
 SUN_ANGLE_DEG = 1.0
+# The least share of the starting light's irradiance (sun-facing) that the sun, or the environment, gets.
+MIN_START_SHARE = 0.02
 # Directions of the quadrature of the environment's diffuse irradiance.
 QUADRATURE = 256
 
@@ -112,13 +114,30 @@ class SceneLight(nn.Module):
 
     @torch.no_grad()
     def point_sun_at(self, normals: torch.Tensor, brightness: torch.Tensor) -> None:
-        """Start the sun from the direction of the linear fit ``brightness ~ c0 + c . n`` over surface
-        points with unit ``normals [P, 3]`` and linear ``brightness [P]`` (the gradient of a clamped
-        cosine's best linear fit points at its light)."""
-        design = torch.cat([normals, torch.ones_like(normals[:, :1])], dim=1)  # [P, 4]
-        solution = torch.linalg.lstsq(design.double(), brightness[:, None].double()).solution[:3, 0]
+        """Start the light from what surface points with unit ``normals [P, 3]`` and linear
+        ``brightness [P]`` show:
+
+        * the sun's direction from the linear fit ``brightness ~ c0 + c . n`` (the gradient of a
+          clamped cosine's best linear fit points at its light);
+        * how the light splits between the sun and the environment from the fit
+          ``brightness ~ k (S max(0, n . s) + E)`` (``S`` the sun's irradiance, ``E`` the ambient
+          irradiance): a capture lit evenly from all sides starts with next to no sun (otherwise the
+          fit has to explain flat light as a sun and put the missing shading into the base colour),
+          one under a sun with most of its light in the sun. Their sum starts at ``pi``, the exposure
+          prior's (:meth:`regularizers`), both at least :data:`MIN_START_SHARE` of it. The lobes stay dark.
+        """
+        design = torch.cat([normals, torch.ones_like(normals[:, :1])], dim=1).double()  # [P, 4]
+        target = brightness[:, None].double()
+        solution = torch.linalg.lstsq(design, target).solution[:3, 0]
         if float(solution.norm()) > 1e-6:
             self.sun_axis.copy_(F.normalize(solution.float(), dim=0))
+        facing = (normals.double() @ self.sun_direction.double()).clamp_min(0.0)  # [P]
+        split = torch.linalg.lstsq(torch.stack([facing, torch.ones_like(facing)], dim=1), target).solution[:, 0]
+        sun, ambient = (float(v) for v in split.clamp_min(0.0))
+        share = sun / (sun + ambient) if sun + ambient > 0 else 0.5
+        share = min(max(share, MIN_START_SHARE), 1.0 - MIN_START_SHARE)
+        self.log_sun.fill_(math.log(math.pi * share))
+        self.log_ambient.fill_(math.log(1.0 - share))  # radiance: irradiance pi * (1 - share)
 
     @torch.no_grad()
     def describe(self) -> dict[str, Any]:
@@ -139,6 +158,24 @@ class SceneLight(nn.Module):
                                       for a, s, m in zip(axes, sharpness, amplitudes, strict=True)],
                             "ambient": rounded(self.ambient), "mean_radiance": rounded(self.mean_radiance())},
         }
+
+    @classmethod
+    def from_description(cls, description: dict[str, Any]) -> SceneLight:
+        """The light of a :meth:`describe` output (as ``report.json`` and ``LearnedLight.description``
+        keep it)."""
+        lobes = description["environment"]["lobes"]
+        light = cls(lobes=len(lobes))
+        with torch.no_grad():
+            light.sun_axis.copy_(torch.tensor(description["sun"]["direction"]))
+            light.log_sun.copy_(torch.tensor(description["sun"]["irradiance"]).clamp_min(1e-12).log())
+            light.log_ambient.copy_(torch.tensor(description["environment"]["ambient"]).clamp_min(1e-12).log())
+            if lobes:
+                sharpness = torch.tensor([lobe["sharpness"] for lobe in lobes]) / light.max_sharpness
+                light.lobe_axes.copy_(torch.tensor([lobe["axis"] for lobe in lobes]))
+                light.lobe_sharpness.copy_(torch.logit(sharpness.clamp(1e-6, 1 - 1e-6)))
+                amplitudes = torch.tensor([lobe["amplitude"] for lobe in lobes])
+                light.log_lobe_amplitude.copy_(amplitudes.clamp_min(1e-12).log())
+        return light
 
     @torch.no_grad()
     def radiance(self, directions: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..options import MeshOptions, option
 
 MATERIALS = ("baked", "pbr")
+BASE_COLOUR_SOURCES = ("photos", "field")
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class PBROptions(MeshOptions):
     material: str = option("baked", "baked: the texture shows the photos as lit (today's); pbr: learn base colour, "
                            "roughness, metallic and the light with the surface (a relightable asset).",
                            choices=MATERIALS)
+    base_colour_from: str = option("field", "pbr: where the base-colour texture comes from: photos (the training "
+                                   "images divided by the learned light's shading, as sharp as the photos) or field "
+                                   "(the learned base-colour field, smoother).", choices=BASE_COLOUR_SOURCES)
     light_lobes: int = option(12, "pbr: spherical Gaussian lobes of the learned environment (besides a sun and an "
                               "ambient term).", unit="lobes", min=0, max=64)
     ao_rays: int = option(4, "pbr: rays per surface point and step estimating its ambient occlusion (0: none).",

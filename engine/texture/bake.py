@@ -82,8 +82,10 @@ def bake_from_images(
     accum = torch.zeros(len(points), 4, device=device)  # [P, 4] weighted premultiplied RGB, alpha
     caster = RayCaster(verts_t, faces_t)
     for i in range(len(split)):
-        _accumulate_view(split, i, points, point_normals, depth=view_depth(caster, split.cameras[i]), eps=eps,
-                         accum=accum)
+        seen_here = view_samples(split, i, points, point_normals, depth=view_depth(caster, split.cameras[i]), eps=eps)
+        if seen_here is not None:
+            index, colour, weight = seen_here
+            accum.index_add_(0, index, torch.cat([colour * weight[:, None], weight[:, None]], dim=-1).to(accum.dtype))
         if on_step is not None:
             on_step(i + 1, len(split))
 
@@ -193,7 +195,7 @@ def view_depth(caster: RayCaster, camera: Cameras) -> torch.Tensor:
     return torch.where(face >= 0, distance * along, FAR).reshape(camera.height, camera.width)
 
 
-def _accumulate_view(
+def view_samples(
     split: DatasetSplit,
     index: int,
     points: torch.Tensor,
@@ -201,10 +203,16 @@ def _accumulate_view(
     *,
     depth: torch.Tensor,
     eps: float,
-    accum: torch.Tensor,
-) -> None:
-    """Add view ``index``'s weighted samples at the surface ``points [P, 3]`` to ``accum [P, 4]``;
-    ``depth [H, W]`` is the view's depth map of the mesh along its axis (:data:`FAR` on background)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """What view ``index`` shows of the surface ``points [P, 3]`` with unit ``normals [P, 3]``, where it
+    sees them (facing it, on its image, inside its mask, not behind its depth map ``depth [H, W]``
+    along its axis, :data:`FAR` on background, by more than ``eps``).
+
+    Returns:
+        ``(seen [K] long indices into points, colours [K, 3] the image there (sRGB, bilinear),
+        weights [K] cos(normal, to-camera) ** COS_POWER times the mask's alpha)``, or ``None`` when
+        the view sees none of them.
+    """
     camera = split.cameras[index]
     centre = camera.centers[0].to(points)  # [3]
     to_camera = centre - points  # [P, 3]
@@ -213,7 +221,7 @@ def _accumulate_view(
     pixels, depth_along = camera.project(points)  # [1, P, 2], [1, P]
     candidate = torch.nonzero((cos > MIN_COS) & (depth_along[0] > 0))[:, 0]  # [K]
     if len(candidate) == 0:
-        return
+        return None
 
     image = split.images[index]  # [H, W, 3]
     alpha = torch.ones_like(image[..., :1]) if split.masks is None else split.masks[index][..., None]
@@ -224,11 +232,10 @@ def _accumulate_view(
     front = F.grid_sample(depth[None, None].to(rgba.dtype), grid, mode="bilinear", padding_mode="border",
                           align_corners=False)[0, 0, 0]  # [K]
     visible = (sample[:, 3] > 0) & (depth_along[0, candidate] <= front + eps)
-    candidate, sample = candidate[visible], sample[visible]
+    candidate, sample = candidate[visible], sample[visible].to(points.dtype)
     if len(candidate) == 0:
-        return
-    weight = cos[candidate].pow(COS_POWER)  # [K]
-    accum.index_add_(0, candidate, sample.to(accum.dtype) * weight[:, None])
+        return None
+    return candidate, sample[:, :3] / sample[:, 3:], cos[candidate].pow(COS_POWER) * sample[:, 3]
 
 
 def fill_texture(

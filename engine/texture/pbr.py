@@ -2,7 +2,9 @@
 
 The maps (glTF 2.0's metallic-roughness model, which Blender's Principled BSDF shares):
 
-* **base colour**: the material's de-lit base colour, sRGB (``TexturedMesh.texture``);
+* **base colour**: de-lit, sRGB (``TexturedMesh.texture``): the training images divided by the
+  learned light's shading (:mod:`.delit`, sharp as the photos) when they are given, else the
+  material's base-colour field;
 * **ORM**: occlusion, roughness and metallic in the red, green and blue channels, linear
   (``TexturedMesh.orm``; glTF reads roughness from green and metallic from blue, and occlusion
   from red of the same image);
@@ -24,8 +26,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..data.dataset import DatasetSplit
+from ..shading.light import SceneLight
 from ..shading.visibility import mesh_occlusion
 from .bake import fill_texture
+from .delit import delit_base_colour
 from .environment import add_sun, environment_image
 from .surface_maps import DenseSurface, bake_normal_map, sample_surface
 from .textured_mesh import TexturedMesh
@@ -49,6 +54,7 @@ def pbr_mesh(
     *,
     target_faces: int = 20_000,
     texture_size: int = 1024,
+    views: DatasetSplit | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> TexturedMesh:
     """Decimate and UV-unwrap the dense mesh, then bake ``material`` and the dense surface's detail
@@ -59,12 +65,14 @@ def pbr_mesh(
         material: the learned material (its fields take unit-volume points).
         to_unit: world points ``[P, 3]`` -> the material's unit-volume points ``[P, 3]``.
         target_faces, texture_size: as :func:`engine.texture.texture_mesh`.
+        views: as :func:`pbr_textures`.
         on_step: ``(step, total)`` progress callback; it may raise to cancel.
     """
     low_vertices, low_faces = decimate(vertices, faces, target_faces)
     low_vertices, low_faces, uvs, normals = unwrap(low_vertices, low_faces, texture_size)
     mesh = TexturedMesh(low_vertices, low_faces, uvs, normals, np.zeros((1, 1, 3), np.uint8), "")
-    return pbr_textures(mesh, vertices, faces, material, to_unit, texture_size=texture_size, on_step=on_step)
+    return pbr_textures(mesh, vertices, faces, material, to_unit, texture_size=texture_size, views=views,
+                        on_step=on_step)
 
 
 def pbr_textures(
@@ -75,16 +83,20 @@ def pbr_textures(
     to_unit: Callable[[np.ndarray], np.ndarray],
     *,
     texture_size: int = 1024,
+    views: DatasetSplit | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> TexturedMesh:
     """``mesh`` (UV-mapped, world frame) with its base colour, ORM and normal map baked from
     ``material`` read on the dense surface ``dense_vertices [Vd, 3]``, ``dense_faces [Fd, 3]``.
 
+    With ``views`` (the training views, world frame), the base colour is theirs de-lit by the
+    material's light (:func:`.delit.delit_base_colour`); without, the material's base-colour field.
+
     Returns:
         The same geometry with ``texture`` (base colour, sRGB), ``orm`` and ``normal_map`` of
         ``texture_size`` squared texels.
     """
-    steps = 4
+    steps = 4 + (0 if views is None else len(views))
 
     def step(done: int) -> None:
         if on_step is not None:
@@ -98,16 +110,26 @@ def pbr_textures(
     if material.normal is not None and samples.found.any():
         samples.normals[samples.found] = _unit(material.normal(unit[samples.found]))
     step(1)
-    base = fill_texture(samples.texel, samples.points, material.base_colour(unit), texture_size)
-    roughness = fill_texture(samples.texel, samples.points, material.roughness(unit), texture_size)
-    metallic = fill_texture(samples.texel, samples.points, material.metallic(unit), texture_size)
-    step(2)
     occlusion = _occlusion_texture(mesh, dense, material, to_unit, texture_size)
-    step(3)
+    step(2)
+    field_colour, roughness, metallic = material.base_colour(unit), material.roughness(unit), material.metallic(unit)
+    if views is None:
+        colour, source = field_colour, "learned PBR material"
+    else:
+        colour = delit_base_colour(
+            samples.points, samples.normals, field_colour=field_colour, roughness=roughness, metallic=metallic,
+            occlusion=occlusion.reshape(-1)[samples.texel] / 255.0,
+            light=SceneLight.from_description(material.light.description), caster=dense.caster,
+            diagonal=dense.diagonal, views=views, shadow_offset=OCCLUSION_OFFSET * dense.diagonal,
+            on_view=lambda done, _: step(2 + done))
+        source = "learned PBR material, base colour from the training images de-lit by the learned light"
+    base = fill_texture(samples.texel, samples.points, colour, texture_size)
+    step(steps - 1)
     normal_map = bake_normal_map(samples)
-    step(4)
-    orm = np.concatenate([occlusion[..., None], roughness[..., :1], metallic[..., :1]], axis=-1)
-    return replace(mesh, texture=base, orm=orm, normal_map=normal_map, source="learned PBR material")
+    step(steps)
+    orm = np.concatenate([occlusion[..., None], fill_texture(samples.texel, samples.points, roughness, texture_size),
+                          fill_texture(samples.texel, samples.points, metallic, texture_size)], axis=-1)
+    return replace(mesh, texture=base, orm=orm, normal_map=normal_map, source=source)
 
 
 def _occlusion_texture(mesh: TexturedMesh, dense: DenseSurface, material: Material,

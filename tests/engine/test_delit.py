@@ -1,0 +1,78 @@
+"""The PBR base colour projected from the photos and de-lit by the fitted light
+(:mod:`engine.texture.delit`): on a striped sphere under a sun with a known light, the de-lit colour
+is the true base colour on the lit and the shadowed side, where the photos' own colours are not."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import trimesh
+
+from engine.cameras import Cameras
+from engine.data.dataset import DatasetSplit
+from engine.methods.base import LearnedLight, Material
+from engine.render import RayCaster
+from engine.shading.evaluation import render_lit
+from engine.shading.light import SceneLight
+from engine.texture.bake import view_depth, view_samples
+from engine.texture.delit import delit_base_colour
+from tests.support import orbit_c2w
+
+SIZE = 64
+
+
+def stripes(points: np.ndarray) -> np.ndarray:
+    """``[P, 3]`` sRGB base colour: red-ish and blue-ish bands along z."""
+    band = (np.sin(6.0 * points[:, 2]) > 0)[:, None]
+    return np.where(band, [0.8, 0.35, 0.3], [0.25, 0.4, 0.7]).astype(np.float32)
+
+
+def known_light() -> SceneLight:
+    light = SceneLight(lobes=0)
+    with torch.no_grad():
+        light.sun_axis.copy_(torch.tensor([0.4, -0.5, 0.75]))
+        light.log_sun.fill_(math.log(2.5))
+        light.log_ambient.fill_(math.log(0.12))
+    return light
+
+
+def test_the_photos_de_lit_by_the_true_light_give_the_true_base_colour():
+    sphere = trimesh.creation.icosphere(5)
+    vertices = torch.as_tensor(sphere.vertices, dtype=torch.float32)
+    faces = torch.as_tensor(sphere.faces, dtype=torch.long)
+    light = known_light()
+    material = Material(base_colour=stripes, roughness=lambda p: np.full(len(p), 0.5, np.float32),
+                        metallic=lambda p: np.zeros(len(p), np.float32),
+                        light=LearnedLight(light.describe(), environment=lambda d: 0 * d, radiance=lambda d: 0 * d))
+    c2w = np.concatenate([orbit_c2w(10, distance=3.5, elevation=0.6), orbit_c2w(10, distance=3.5, elevation=-0.4)])
+    fx = 0.5 * SIZE / math.tan(0.35)
+    cameras = Cameras(torch.as_tensor(c2w, dtype=torch.float32),
+                      *(torch.full((len(c2w),), v) for v in (fx, fx, SIZE / 2, SIZE / 2)), SIZE, SIZE)
+    images = render_lit(vertices, faces, material, cameras, light=light)  # [N, H, W, 3] sRGB
+    views = DatasetSplit(images=images, masks=None, cameras=cameras, names=[f"{i}" for i in range(len(c2w))])
+
+    points, face = trimesh.sample.sample_surface_even(sphere, 4000, seed=0)
+    normals = sphere.face_normals[face]
+    truth = stripes(points)
+    grey = np.full_like(truth, 0.5)
+    delit = delit_base_colour(points, normals, field_colour=grey, roughness=np.full(len(points), 0.5),
+                              metallic=np.zeros(len(points)), occlusion=np.ones(len(points)), light=light,
+                              caster=RayCaster(vertices, faces), diagonal=2 * math.sqrt(3), views=views,
+                              shadow_offset=0.01)
+
+    away = normals @ light.sun_direction.detach().numpy() < -0.2  # the sun does not reach these
+    error = np.abs(delit - truth).mean(-1)
+    assert np.median(error) < 0.01
+    assert np.median(error[away]) < 0.02 and np.median(error[~away]) < 0.01
+    assert (np.abs(delit - grey).mean(-1) > 1e-3).mean() > 0.95  # the photos decided, not the field
+    # the photos as they are (the baked texture's average of the same samples) are far from it
+    p, n = torch.as_tensor(points, dtype=torch.float32), torch.as_tensor(normals, dtype=torch.float32)
+    caster, total = RayCaster(vertices, faces), torch.zeros(len(points), 4)
+    for i in range(len(views)):
+        index, colour, weight = view_samples(views, i, p, n, depth=view_depth(caster, cameras[i]), eps=1e-2)
+        total.index_add_(0, index, torch.cat([colour * weight[:, None], weight[:, None]], -1))
+    baked = (total[:, :3] / total[:, 3:].clamp_min(1e-9)).numpy()
+    assert np.median(np.abs(baked - truth).mean(-1)) > 10 * np.median(error)
+
