@@ -13,12 +13,6 @@ from ...shading.options import PBROptions
 class NeuSOptions(FreeSpaceOptions, PBROptions):
     """Options of the ``neus`` method; the defaults are the ``balanced`` preset."""
 
-    # pbr: NeuS composites the surface of each ray from a few thousand rays a step; 4 occlusion rays per
-    # ray left its ambient-lit (shadow) side rough (bunny-studio: Chamfer-L1 0.00423 with 4, 0.00376 with 0,
-    # as with baked; BENCHMARKS, Materials, session 6). The exported occlusion map is traced after the fit.
-    ao_rays: int = option(0, "pbr: rays per surface point and step estimating its ambient occlusion (0: none "
-                          "during the fit; the occlusion map is still traced on the result).", unit="rays", min=0,
-                          max=64)
     # Optimization length and batch.
     iterations: int = option(5000, "Optimization steps of the SDF and colour fields.", unit="steps", min=1)
     rays: int = option(4096, "Rays (pixels, drawn at random over all views) per step; more rays average out "
