@@ -55,6 +55,7 @@ def render_lit(vertices: torch.Tensor, faces: torch.Tensor, material: Material, 
     generator = torch.Generator().manual_seed(seed)
     caster = RayCaster(vertices, faces)
     smooth = vertex_normals(vertices, faces)
+    textures = None if asset is None else _asset_textures(asset, vertices.device)
     images = []
     for start in range(0, len(cameras), chunk):
         views = cameras[start:start + chunk]
@@ -72,7 +73,7 @@ def render_lit(vertices: torch.Tensor, faces: torch.Tensor, material: Material, 
             base, roughness, metallic = (at(material.base_colour, points), at(material.roughness, points),
                                          at(material.metallic, points))
         else:
-            base, occlusion, roughness, metallic = _asset_maps(asset, faces, frags, covered)
+            base, occlusion, roughness, metallic = _asset_maps(textures, faces, frags, covered)
         radiance = shade(light, normals, F.normalize(centres - points, dim=-1), base=srgb_decode(base),
                          roughness=roughness, metallic=metallic, sun_visibility=sun_visibility, occlusion=occlusion)
         image = torch.full((*covered.shape, 3), background, device=points.device)
@@ -82,18 +83,31 @@ def render_lit(vertices: torch.Tensor, faces: torch.Tensor, material: Material, 
 
 
 
-def _asset_maps(asset: TexturedMesh, faces: torch.Tensor, frags: Fragments, covered: torch.Tensor
+AssetTextures = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+
+
+def _asset_textures(asset: TexturedMesh, device: torch.device) -> AssetTextures:
+    """``(uvs [V, 2], base colour [Ht, Wt, 3] sRGB, ORM [Ht, Wt, 3] or None)`` of ``asset``, float32 in
+    [0, 1] on ``device``."""
+    def image(pixels: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(pixels, device=device).float() / 255.0
+
+    uvs = torch.as_tensor(asset.uvs, dtype=torch.float32, device=device)
+    return uvs, image(asset.texture), None if asset.orm is None else image(asset.orm)
+
+
+def _asset_maps(textures: AssetTextures, faces: torch.Tensor, frags: Fragments, covered: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(base colour [P, 3] sRGB, occlusion [P], roughness [P], metallic [P])`` of ``asset``'s textures
-    at the ``covered`` pixels ``[N, H, W]`` of the fragments ``frags`` (without an ORM map: open,
-    roughness 0.5, no metal)."""
-    device = covered.device
-    uv = interpolate(torch.as_tensor(asset.uvs, dtype=torch.float32, device=device), faces, frags)
-    base = sample_texture(torch.as_tensor(asset.texture, device=device).float() / 255.0, uv)[covered]
-    if asset.orm is None:
-        ones = torch.ones(len(base), device=device)
+    """``(base colour [P, 3] sRGB, occlusion [P], roughness [P], metallic [P])`` of an asset's
+    ``textures`` (:func:`_asset_textures`) at the ``covered`` pixels ``[N, H, W]`` of the fragments
+    ``frags`` (without an ORM map: open, roughness 0.5, no metal)."""
+    uvs, base_texture, orm_texture = textures
+    uv = interpolate(uvs, faces, frags)
+    base = sample_texture(base_texture, uv)[covered]
+    if orm_texture is None:
+        ones = torch.ones(len(base), device=base.device)
         return base, ones, 0.5 * ones, 0.0 * ones
-    orm = sample_texture(torch.as_tensor(asset.orm, device=device).float() / 255.0, uv)[covered]
+    orm = sample_texture(orm_texture, uv)[covered]
     return base, orm[:, 0], orm[:, 1], orm[:, 2]
 
 

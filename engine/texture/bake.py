@@ -79,20 +79,33 @@ def bake_from_images(
     point_normals = F.normalize((normals_t[corners] * bary[..., None]).sum(1), dim=-1)  # [P, 3]
 
     eps = VISIBILITY_EPS * float((verts_t.amax(0) - verts_t.amin(0)).norm())
-    accum = torch.zeros(len(points), 4, device=device)  # [P, 4] weighted premultiplied RGB, alpha
-    caster = RayCaster(verts_t, faces_t)
+    colours, seen = average_views(split, points, point_normals, RayCaster(verts_t, faces_t), eps=eps,
+                                  on_step=on_step)
+    return fill_texture(texel.cpu().numpy(), points.cpu().numpy(), colours.cpu().numpy(), texture_size,
+                        seen=seen.cpu().numpy())
+
+
+def average_views(
+    split: DatasetSplit,
+    points: torch.Tensor,
+    normals: torch.Tensor,
+    caster: RayCaster,
+    *,
+    eps: float,
+    on_step: Callable[[int, int], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(colours [P, 3], seen [P])``: the weighted mean of what the views show at the surface
+    ``points [P, 3]`` with unit ``normals [P, 3]`` (:func:`view_samples`, each view's depth map from
+    ``caster``'s mesh), and whether any view saw each point; ``on_step`` as :func:`bake_from_images`'s."""
+    accum = torch.zeros(len(points), 4, device=points.device)  # [P, 4] weighted RGB, weight
     for i in range(len(split)):
-        seen_here = view_samples(split, i, points, point_normals, depth=view_depth(caster, split.cameras[i]), eps=eps)
+        seen_here = view_samples(split, i, points, normals, depth=view_depth(caster, split.cameras[i]), eps=eps)
         if seen_here is not None:
             index, colour, weight = seen_here
             accum.index_add_(0, index, torch.cat([colour * weight[:, None], weight[:, None]], dim=-1).to(accum.dtype))
         if on_step is not None:
             on_step(i + 1, len(split))
-
-    seen = accum[:, 3] > MIN_WEIGHT
-    colours = accum[:, :3] / accum[:, 3:].clamp_min(MIN_WEIGHT)  # [P, 3]
-    return fill_texture(texel.cpu().numpy(), points.cpu().numpy(), colours.cpu().numpy(), texture_size,
-                        seen=seen.cpu().numpy())
+    return accum[:, :3] / accum[:, 3:].clamp_min(MIN_WEIGHT), accum[:, 3] > MIN_WEIGHT
 
 
 def bake_from_field(

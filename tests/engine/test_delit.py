@@ -1,10 +1,12 @@
 """The PBR base colour projected from the photos and de-lit by the fitted light
 (:mod:`engine.texture.delit`): on a striped sphere under a sun with a known light, the de-lit colour
-is the true base colour on the lit and the shadowed side, where the photos' own colours are not."""
+is the true base colour on the lit and the shadowed side, where the photos' own colours are not. And
+the lit render of an exported asset (``psnr_lit``) reads the asset's own textures."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -16,8 +18,9 @@ from engine.methods.base import LearnedLight, Material
 from engine.render import RayCaster
 from engine.shading.evaluation import render_lit
 from engine.shading.light import SceneLight
-from engine.texture.bake import view_depth, view_samples
+from engine.texture.bake import average_views
 from engine.texture.delit import delit_base_colour
+from engine.texture.pbr import pbr_mesh
 from tests.support import orbit_c2w
 
 SIZE = 64
@@ -69,10 +72,29 @@ def test_the_photos_de_lit_by_the_true_light_give_the_true_base_colour():
     assert (np.abs(delit - grey).mean(-1) > 1e-3).mean() > 0.95  # the photos decided, not the field
     # the photos as they are (the baked texture's average of the same samples) are far from it
     p, n = torch.as_tensor(points, dtype=torch.float32), torch.as_tensor(normals, dtype=torch.float32)
-    caster, total = RayCaster(vertices, faces), torch.zeros(len(points), 4)
-    for i in range(len(views)):
-        index, colour, weight = view_samples(views, i, p, n, depth=view_depth(caster, cameras[i]), eps=1e-2)
-        total.index_add_(0, index, torch.cat([colour * weight[:, None], weight[:, None]], -1))
-    baked = (total[:, :3] / total[:, 3:].clamp_min(1e-9)).numpy()
-    assert np.median(np.abs(baked - truth).mean(-1)) > 10 * np.median(error)
+    baked, _ = average_views(views, p, n, RayCaster(vertices, faces), eps=1e-2)
+    assert np.median(np.abs(baked.numpy() - truth).mean(-1)) > 10 * np.median(error)
 
+
+def test_the_lit_render_of_an_asset_reads_its_textures_as_the_fields_gave_them():
+    """``render_lit(asset=...)`` (what ``psnr_lit`` scores) shades the exported textures: a sphere's
+    smooth material baked onto its UVs renders as the fields do, and a wrong texture does not."""
+    sphere = trimesh.creation.icosphere(4)
+    light = known_light()
+    material = Material(base_colour=lambda p: np.clip(0.5 + 0.4 * p, 0, 1).astype(np.float32),
+                        roughness=lambda p: np.full(len(p), 0.6, np.float32),
+                        metallic=lambda p: np.zeros(len(p), np.float32),
+                        light=LearnedLight(light.describe(), environment=lambda d: 0 * d, radiance=lambda d: 0 * d))
+    asset = pbr_mesh(sphere.vertices, sphere.faces, material, lambda p: p, target_faces=1200, texture_size=256)
+    vertices = torch.as_tensor(asset.vertices, dtype=torch.float32)
+    faces = torch.as_tensor(asset.faces, dtype=torch.long)
+    c2w = orbit_c2w(4, distance=3.5, elevation=0.5)
+    fx = 0.5 * SIZE / math.tan(0.35)
+    cameras = Cameras(torch.as_tensor(c2w, dtype=torch.float32),
+                      *(torch.full((len(c2w),), v) for v in (fx, fx, SIZE / 2, SIZE / 2)), SIZE, SIZE)
+    fields = render_lit(vertices, faces, material, cameras, light=light)
+    textured = render_lit(vertices, faces, material, cameras, light=light, asset=asset)
+    assert float((fields - textured).abs().mean()) < 0.01
+    wrong = render_lit(vertices, faces, material, cameras, light=light,
+                       asset=replace(asset, texture=255 - asset.texture))
+    assert float((fields - wrong).abs().mean()) > 0.05
