@@ -76,6 +76,13 @@ class CarvedStart:
     sdf: torch.Tensor
     hull_sdf: torch.Tensor
 
+    @property
+    def opened_share(self) -> float:
+        """The share of the hull's inside nodes that the carve emptied (0: nothing opened)."""
+        hull = self.hull_sdf < 0
+        inside = int(hull.sum())
+        return float((hull & (self.sdf >= 0)).sum()) / inside if inside else 0.0
+
 
 def find_free_space(split: DatasetSplit, masked: DatasetSplit, *, lo: torch.Tensor, hi: torch.Tensor,
                     opts: FreeSpaceOptions, progress: Progress) -> FreeSpace:
