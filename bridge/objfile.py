@@ -2,7 +2,7 @@
 a mesh as an OBJ for the engine.
 
 :func:`read_obj` reads the result's OBJ + MTL. It handles what the engine writes (triangles,
-``f v/vt/vn``, one ``mtllib`` with ``map_Kd`` and, for a PBR material, ``map_Pr``, ``map_Pm`` and
+``f v/vt/vn``, one ``mtllib`` with ``map_Kd``, ``Ks`` and, for a PBR material, ``map_Pr``, ``map_Pm`` and
 ``norm``/``map_Bump``) and the general cases around it: n-gons, ``f v``, ``f v//vn``, negative
 (relative) indices, comments. :func:`read_preview` reads a live-preview file
 (``engine/protocol.py``: ``PREVIEW_NPZ``). :func:`write_obj` writes a mesh for the ``texture``
@@ -37,6 +37,8 @@ class ObjMesh:
             file has none for some corner.
         maps: the material's other images (absolute) by kind: ``roughness`` (``map_Pr``),
             ``metallic`` (``map_Pm``), ``normal`` (``norm``, else ``map_Bump``); only those present.
+        specular_level: the material's Specular IOR Level, the mean of its ``Ks`` (as Blender's OBJ
+            importer reads it), or ``None`` without one.
     """
 
     vertices: np.ndarray
@@ -46,6 +48,7 @@ class ObjMesh:
     texture: Path | None
     loop_normals: np.ndarray | None = None
     maps: dict[str, Path] = field(default_factory=dict)
+    specular_level: float | None = None
 
     @property
     def loop_starts(self) -> np.ndarray:
@@ -127,11 +130,14 @@ def read_obj(path: str | Path) -> ObjMesh:
         loop_normals = (loop_normals / np.maximum(np.linalg.norm(loop_normals, axis=1, keepdims=True), 1e-12))
         loop_normals = loop_normals.astype(np.float32)
     maps: dict[str, Path] = {}
-    for name in mtllibs:
-        maps = {**_maps_of(path.parent / name), **maps}
+    specular_level = None
+    for name in reversed(mtllibs):  # the first library's values win
+        library_maps, library_level = _material_of(path.parent / name)
+        maps = {**maps, **library_maps}
+        specular_level = specular_level if library_level is None else library_level
     texture = maps.pop("color", None)
     return ObjMesh(vertices.astype(np.float32), np.array(face_sizes, dtype=np.int32),
-                   np.array(corners_v, dtype=np.int32), loop_uvs, texture, loop_normals, maps)
+                   np.array(corners_v, dtype=np.int32), loop_uvs, texture, loop_normals, maps, specular_level)
 
 
 # MTL keys of the images the reader keeps, by kind (the first key of a kind found wins).
@@ -139,24 +145,31 @@ MAP_KEYS = {"map_Kd": "color", "map_Pr": "roughness", "map_Pm": "metallic", "nor
             "bump": "normal"}
 
 
-def _maps_of(mtl: Path) -> dict[str, Path]:
-    """The images of ``mtl``'s first material by kind (``MAP_KEYS``; options such as ``-bm 1`` are
-    skipped), those whose files exist."""
+def _material_of(mtl: Path) -> tuple[dict[str, Path], float | None]:
+    """``(images, specular level)`` of ``mtl``'s first material: its images by kind (``MAP_KEYS``;
+    options such as ``-bm 1`` are skipped), those whose files exist, and the mean of its ``Ks``
+    (``None`` without one or a readable one)."""
     if not mtl.is_file():
-        return {}
+        return {}, None
     maps: dict[str, Path] = {}
+    specular_level = None
     materials = 0
     for raw in mtl.read_text(encoding="utf-8", errors="replace").splitlines():
         tag, _, rest = raw.strip().partition(" ")
         materials += tag == "newmtl"
         if materials > 1:
             break
+        if tag == "Ks":
+            try:
+                specular_level = float(np.mean([float(value) for value in rest.split()]))
+            except ValueError:
+                specular_level = None
         kind = MAP_KEYS.get(tag)
         if kind is not None and kind not in maps and rest.strip():
             image = (mtl.parent / rest.strip().split()[-1]).resolve()
             if image.is_file():
                 maps[kind] = image
-    return maps
+    return maps, specular_level
 
 
 def read_preview(path: str | Path, fmt: str) -> ObjMesh:

@@ -5,12 +5,15 @@ A mesh with a PBR material (``TexturedMesh.orm`` set) gets its maps in both form
 * **GLB**: glTF 2.0 ``pbrMetallicRoughness`` (``baseColorTexture`` = the base colour,
   ``metallicRoughnessTexture`` = the ORM image, whose green is roughness and blue metallic),
   ``occlusionTexture`` (the same ORM image, red) and ``normalTexture`` (tangent space; glTF viewers and
-  Blender's importer rebuild the MikkTSpace tangents the map was baked in).
+  Blender's importer rebuild the MikkTSpace tangents the map was baked in), and the specular level as
+  ``KHR_materials_specular``'s ``specularFactor`` (Blender's importer sets Specular IOR Level to half of it).
 * **OBJ/MTL**: the PBR keys Blender's OBJ importer reads: ``map_Kd`` (base colour), ``map_Pr``
   (roughness) and ``map_Pm`` (metallic) as greyscale images of their own (MTL has no channel
   packing that Blender reads), the normal map under ``norm`` (the PBR extension's key) and
   ``map_Bump`` (the key Blender reads and writes for a normal map), and the ORM image beside them
-  (``NAME_orm.png``) for game engines. Blender's OBJ importer marks every image sRGB; the Meshlift
+  (``NAME_orm.png``) for game engines; ``Ks`` is the specular level as Blender's Specular IOR Level (half
+  the glTF factor: Blender's OBJ importer reads ``Ks``'s mean into that socket, its exporter writes it
+  back). Blender's OBJ importer marks every image sRGB; the Meshlift
   add-on sets roughness, metallic and the normal map to non-colour data.
 
 Frames:
@@ -26,6 +29,8 @@ Frames:
 
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +43,7 @@ from .texture import TexturedMesh
 # Dataset frame (Z up) -> glTF frame (Y up): (x, y, z) -> (x, z, -y). A rotation: inverse = transpose.
 Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]], dtype=np.float32)
 MATERIAL = "meshlift_texture"
+SPECULAR_EXTENSION = "KHR_materials_specular"
 # File name suffixes of the PBR maps (``NAME_<suffix>.png``), also their keys in a result's ``files``.
 PBR_MAPS = ("orm", "roughness", "metallic", "normal")
 
@@ -67,7 +73,8 @@ def write_obj(mesh: TexturedMesh, folder: str | Path, name: str) -> list[Path]:
     for kind, image in maps.items():
         image.save(folder / f"{name}_{kind}.png")
     if maps:
-        material = (f"Kd 1.000000 1.000000 1.000000\nKs 0.500000 0.500000 0.500000\nPr 1.000000\nPm 1.000000\n"
+        level = f"{0.5 * mesh.specular:.6f}"
+        material = (f"Kd 1.000000 1.000000 1.000000\nKs {level} {level} {level}\nPr 1.000000\nPm 1.000000\n"
                     f"d 1.0\nillum 2\nmap_Kd {png.name}\nmap_Pr {name}_roughness.png\nmap_Pm {name}_metallic.png\n"
                     f"norm {name}_normal.png\nmap_Bump -bm 1.000000 {name}_normal.png\n")
     else:
@@ -123,16 +130,48 @@ def write_glb(mesh: TexturedMesh, path: str | Path) -> Path:
         vertex_normals=mesh.normals @ Z_UP_TO_Y_UP.T,
         visual=trimesh.visual.TextureVisuals(uv=mesh.uvs, material=material), process=False,
     )
-    path.write_bytes(trimesh.exchange.gltf.export_glb(trimesh.Scene(out), include_normals=True))
+    glb = trimesh.exchange.gltf.export_glb(trimesh.Scene(out), include_normals=True)
+    path.write_bytes(_with_specular(glb, mesh.specular) if maps else glb)
     return path
+
+
+def _glb_document(glb: bytes) -> tuple[dict, bytes]:
+    """``(the glTF JSON, the rest of the file after the JSON chunk)`` of a binary glTF."""
+    (length,) = struct.unpack_from("<I", glb, 12)
+    return json.loads(glb[20:20 + length]), glb[20 + length:]
+
+
+def _with_specular(glb: bytes, specular: float) -> bytes:
+    """``glb`` with every material's ``KHR_materials_specular`` ``specularFactor`` set to ``specular``."""
+    document, rest = _glb_document(glb)
+    for material in document.get("materials", []):
+        material.setdefault("extensions", {})[SPECULAR_EXTENSION] = {"specularFactor": float(specular)}
+    used = document.setdefault("extensionsUsed", [])
+    if SPECULAR_EXTENSION not in used:
+        used.append(SPECULAR_EXTENSION)
+    text = json.dumps(document, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)  # chunks are 4-byte aligned; JSON pads with spaces
+    body = struct.pack("<I", len(text)) + b"JSON" + text + rest
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
+
+
+def _glb_specular(path: Path) -> float:
+    """The first material's ``KHR_materials_specular`` ``specularFactor`` of a GLB (1, glTF's default,
+    without one)."""
+    try:
+        document, _ = _glb_document(path.read_bytes())
+    except (ValueError, struct.error):
+        return 1.0
+    materials = document.get("materials") or [{}]
+    return float(materials[0].get("extensions", {}).get(SPECULAR_EXTENSION, {}).get("specularFactor", 1.0))
 
 
 def read_textured(path: str | Path) -> TexturedMesh:
     """Read an OBJ or GLB written by :func:`write_obj` / :func:`write_glb` (or any textured one).
 
     A GLB is brought back from glTF's Y-up frame to the dataset frame (the inverse of
-    :func:`write_glb`), with its ORM and normal maps when it has them; an OBJ is taken as it is (its
-    colour texture only). Meshes without UVs or texture get zero UVs and a 1x1 grey texture.
+    :func:`write_glb`), with its ORM and normal maps and its specular level when it has them; an OBJ is
+    taken as it is (its colour texture only). Meshes without UVs or texture get zero UVs and a 1x1 grey texture.
 
     Returns:
         The mesh in the dataset's world frame.
@@ -158,8 +197,10 @@ def read_mesh(path: str | Path) -> tuple[TexturedMesh, bool]:
         raise InputError(f"{path} holds no triangles")
     vertices = trimesh.transform_points(loaded.vertices, transform).astype(np.float32)
     normals = trimesh.util.unitize(np.asarray(loaded.vertex_normals) @ transform[:3, :3].T).astype(np.float32)
+    specular = 1.0
     if path.suffix.lower() in (".glb", ".gltf"):
         vertices, normals = vertices @ Z_UP_TO_Y_UP, normals @ Z_UP_TO_Y_UP
+        specular = _glb_specular(path) if path.suffix.lower() == ".glb" else 1.0
     uvs = getattr(loaded.visual, "uv", None)
     material = getattr(loaded.visual, "material", None)
     image = getattr(material, "baseColorTexture", None)  # PBRMaterial (GLB)
@@ -172,7 +213,7 @@ def read_mesh(path: str | Path) -> tuple[TexturedMesh, bool]:
         uvs=np.zeros((len(vertices), 2), np.float32) if uvs is None else np.asarray(uvs, dtype=np.float32),
         normals=normals, texture=texture, source=f"read from {path.name}",
         orm=None if orm is None else np.array(orm.convert("RGB")),
-        normal_map=None if normal_map is None else np.array(normal_map.convert("RGB")),
+        normal_map=None if normal_map is None else np.array(normal_map.convert("RGB")), specular=specular,
     )
     return mesh, uvs is not None
 

@@ -121,7 +121,8 @@ def asset_report(job: ReconstructJob, method: Method, options: Any, device: torc
         "mesh": {"vertices": int(mesh.vertices.shape[0]), "faces": int(mesh.faces.shape[0]),
                  "frame": "dataset world frame (the frame of transforms.json)"},
         "texture": {"size": list(mesh.texture.shape[:2]), "source": mesh.source},
-        "material": {"model": "baked"} if material is None else {"model": "pbr", "light": material.light.description},
+        "material": {"model": "baked"} if material is None else {"model": "pbr", "specular": material.specular,
+                                                                 "light": material.light.description},
     }
     if result is not None:
         report["method_stats"] = result.stats

@@ -9,7 +9,9 @@ keeps an identity transform: the engine writes the cameras' world frame, so it o
 The material is a Principled BSDF: the colour texture (sRGB) into Base Color; with a PBR result
 (the MTL has ``map_Pr``, ``map_Pm``, ``norm``) the roughness and metallic images (non-colour data)
 into Roughness and Metallic, and the tangent-space normal map (non-colour) through a Normal Map node
-on the mesh's UV map into Normal. The mesh gets the OBJ's normals as custom normals, the ones the
+on the mesh's UV map into Normal. Its Specular IOR Level is the MTL's ``Ks``, as Blender's OBJ importer
+reads it (the engine writes half the learned specular level for a PBR result, 0 for a baked texture,
+whose colours already hold the highlights). The mesh gets the OBJ's normals as custom normals, the ones the
 normal map was baked against. ``set_world`` makes the estimated environment (an equirectangular HDR)
 the scene's world; ``apply_material`` puts a texture job's material on an existing object.
 """
@@ -64,11 +66,12 @@ def build_mesh(name: str, data: ObjMesh) -> bpy.types.Mesh:
 
 
 def build_material(name: str, image: bpy.types.Image | None,
-                   maps: dict[str, bpy.types.Image] | None = None, uv_map: str = "UVMap") -> bpy.types.Material:
+                   maps: dict[str, bpy.types.Image] | None = None, uv_map: str = "UVMap",
+                   specular_level: float | None = None) -> bpy.types.Material:
     """Principled BSDF fed by the colour texture; fully rough and not metallic when that is all (it
     holds lit colours), else fed by the PBR ``maps`` (``roughness``, ``metallic``, ``normal``; their
     images are set to non-colour data), the normal map through a tangent-space Normal Map node on
-    ``uv_map``."""
+    ``uv_map``; its Specular IOR Level ``specular_level`` (the MTL's ``Ks``) when given."""
     material = bpy.data.materials.new(name)
     material.use_nodes = True
     nodes, links = material.node_tree.nodes, material.node_tree.links
@@ -79,6 +82,8 @@ def build_material(name: str, image: bpy.types.Image | None,
         links.new(bsdf.outputs["BSDF"], output.inputs["Surface"])
     bsdf.inputs["Roughness"].default_value = 1.0
     bsdf.inputs["Metallic"].default_value = 0.0
+    if specular_level is not None:
+        bsdf.inputs["Specular IOR Level"].default_value = specular_level
     if image is not None:
         texture = nodes.new("ShaderNodeTexImage")
         texture.name = texture.label = "Meshlift Texture"
@@ -131,7 +136,7 @@ def build_result(scene: bpy.types.Scene, obj_path: str | Path, name: str, collec
         image, maps = load_images(data, name, created)
         mesh = build_mesh(name, data)
         created.append((bpy.data.meshes, mesh))
-        material = build_material(name, image, maps, UV_MAP)
+        material = build_material(name, image, maps, UV_MAP, data.specular_level)
         created.append((bpy.data.materials, material))
         mesh.materials.append(material)
         obj = bpy.data.objects.new(name, mesh)
@@ -159,7 +164,7 @@ def apply_material(obj: bpy.types.Object, obj_path: str | Path, name: str,
     try:
         image, maps = load_images(data, name, created)
         uv_map = mesh.uv_layers.active.name if uvs is None and mesh.uv_layers.active else UV_MAP
-        material = build_material(name, image, maps, uv_map)
+        material = build_material(name, image, maps, uv_map, data.specular_level)
         created.append((bpy.data.materials, material))
     except Exception:
         for collection, block in reversed(created):

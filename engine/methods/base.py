@@ -99,8 +99,8 @@ class LearnedLight:
 @dataclass
 class Material:
     """A PBR material learned with the surface (``material=pbr``): the metallic-roughness model of
-    glTF 2.0 and of Blender's Principled BSDF (specular IOR level 0.5, i.e. F0 = 0.04 for
-    dielectrics), and the light that lit the photos.
+    glTF 2.0 and of Blender's Principled BSDF with one specular level (:mod:`engine.shading.brdf`),
+    and the light that lit the photos.
 
     Every field except ``light`` maps **unit-volume points** ``[P, 3]`` (float32, the frame of
     ``MethodOutput.vertices``; to use world points, apply ``Normalization`` first: ``(world -
@@ -114,6 +114,12 @@ class Material:
         roughness: ``[P]`` perceptual roughness in [0, 1] (glTF ``roughness``, Blender's
             Roughness; the GGX alpha is its square).
         metallic: ``[P]`` metalness in [0, 1] (glTF ``metallic``, Blender's Metallic).
+        specular: the specular level in [0, 1] of the whole object (glTF's ``KHR_materials_specular``
+            ``specularFactor``: the dielectric's reflection scaled from F0 = 0.04 at 1 to none at 0;
+            Blender's Specular IOR Level is half of it).
+        base_holds_occlusion: the fit lit every point by the whole environment (no occlusion rays),
+            so ``base_colour`` holds the capture's ambient occlusion; the bake takes it out where the
+            occlusion map puts it back (:func:`engine.texture.delit.unoccluded_base_colour`).
         light: the light found (:class:`LearnedLight`).
         normal: ``[P, 3]`` unit outward normals along the world axes from the method's dense
             surface (NeuS: its SDF gradient), finer than the exported mesh, for a normal map; or
@@ -131,6 +137,8 @@ class Material:
     light: LearnedLight
     normal: Points | None = None
     occlusion: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    specular: float = 1.0
+    base_holds_occlusion: bool = False
 
 
 @dataclass

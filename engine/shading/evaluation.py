@@ -48,9 +48,9 @@ def render_lit(vertices: torch.Tensor, faces: torch.Tensor, material: Material, 
     beyond the sRGB curve (clipped at 1, as Cycles' Standard view does).
 
     With ``asset`` (the exported mesh whose geometry ``vertices``/``faces`` are), the base colour,
-    occlusion, roughness and metallic are read from its textures at each pixel's UV, as a game
-    engine renders the asset (the occlusion map scales the environment's light; no occlusion rays,
-    so no Monte Carlo noise); without, from ``material``'s fields and the rays."""
+    occlusion, roughness and metallic are read from its textures at each pixel's UV (and its specular
+    level from it), as a game engine renders the asset (the occlusion map scales the environment's
+    light; no occlusion rays, so no Monte Carlo noise); without, from ``material``'s fields and the rays."""
     light = (light or SceneLight.from_description(material.light.description)).to(vertices.device)
     generator = torch.Generator().manual_seed(seed)
     caster = RayCaster(vertices, faces)
@@ -75,7 +75,8 @@ def render_lit(vertices: torch.Tensor, faces: torch.Tensor, material: Material, 
         else:
             base, occlusion, roughness, metallic = _asset_maps(textures, faces, frags, covered)
         radiance = shade(light, normals, F.normalize(centres - points, dim=-1), base=srgb_decode(base),
-                         roughness=roughness, metallic=metallic, sun_visibility=sun_visibility, occlusion=occlusion)
+                         roughness=roughness, metallic=metallic, sun_visibility=sun_visibility, occlusion=occlusion,
+                         specular=material.specular if asset is None else asset.specular)
         image = torch.full((*covered.shape, 3), background, device=points.device)
         image[covered] = srgb_encode(radiance).clamp(0.0, 1.0)
         images.append(antialias(image, frags, vertices, faces, views).clamp(0.0, 1.0))

@@ -1,4 +1,5 @@
-"""A learned PBR material (base colour, roughness, metallic over the unit volume) and its light."""
+"""A learned PBR material (base colour, roughness, metallic over the unit volume; one specular level)
+and its light."""
 
 from __future__ import annotations
 
@@ -18,25 +19,45 @@ from .surface import shade
 if TYPE_CHECKING:
     from ..methods.base import Material
 
-# Start values: a mid roughness, no metal (sigmoid logits of the field's last layer).
+# Start values: a mid roughness, no metal (sigmoid logits of the field's last layer), the specular
+# level near glTF's default 1 (sigmoid(3) = 0.95).
 ROUGHNESS_START_LOGIT = 0.0
 METALLIC_START_LOGIT = -4.0
+SPECULAR_START_LOGIT = 3.0
 
 
 class PBRMaterial(nn.Module):
-    """The material field (one hash grid + MLP, 5 channels: sRGB base colour, roughness, metallic)
-    and the :class:`SceneLight`, learned together with a method's surface."""
+    """The material field (one hash grid + MLP, 5 channels: sRGB base colour, roughness, metallic),
+    one specular level for the whole object and the :class:`SceneLight`, learned together with a
+    method's surface.
+
+    The specular level (glTF's ``KHR_materials_specular`` factor, :mod:`engine.shading.brdf`) is one
+    number, not a map: it is what lets a matte capture (a diffuse object, or flat light) turn the
+    dielectric's 4% reflection off, which the base colour cannot (it only scales the diffuse part);
+    a map of it would trade freely with the base colour and the roughness wherever the light is flat.
+    """
 
     def __init__(self, opts: PBROptions, levels: int = 12, finest: int = 512) -> None:
         super().__init__()
         self.field = AlbedoField(levels=levels, finest=finest, channels=5)
         with torch.no_grad():
             self.field.mlp[-1].bias[3:] = torch.tensor([ROUGHNESS_START_LOGIT, METALLIC_START_LOGIT])
+        self.specular_logit = nn.Parameter(torch.tensor(SPECULAR_START_LOGIT))
         self.light = SceneLight(lobes=opts.light_lobes)
         self.ao_rays, self.shadow_offset = opts.ao_rays, opts.shadow_offset
         self.shading_moves_surface = opts.shading_moves_surface
         self.generator = torch.Generator().manual_seed(0)  # the occlusion rays' directions
         self.register_buffer("sun_started", torch.zeros((), dtype=torch.bool))
+
+    @property
+    def specular(self) -> torch.Tensor:
+        """The 0-d specular level in (0, 1)."""
+        return torch.sigmoid(self.specular_logit)
+
+    def light_parameters(self) -> list[nn.Parameter]:
+        """What learns at the light's rate: the light's parameters and the specular level (both one
+        number or a few for the whole scene)."""
+        return [*self.light.parameters(), self.specular_logit]
 
     @property
     def sun_placed(self) -> bool:
@@ -65,7 +86,7 @@ class PBRMaterial(nn.Module):
         :func:`engine.shading.surface.shade` for the arguments)."""
         base, roughness, metallic = self(points)
         return shade(self.light, normals, views, base=srgb_decode(base), roughness=roughness, metallic=metallic,
-                     sun_visibility=sun_visibility, occlusion=occlusion)
+                     sun_visibility=sun_visibility, occlusion=occlusion, specular=self.specular)
 
     def regularizers(self, points: torch.Tensor, radius: float) -> dict[str, torch.Tensor]:
         """The material's and the light's priors at surface ``points [P, 3]``, unweighted:
@@ -96,5 +117,6 @@ class PBRMaterial(nn.Module):
             return run
 
         return Material(base_colour=channel(slice(0, 3)), roughness=channel(3), metallic=channel(4),
+                        specular=round(float(self.specular.detach()), 4), base_holds_occlusion=self.ao_rays == 0,
                         light=LearnedLight(light.describe(), evaluate(light.environment), evaluate(light.radiance)),
                         normal=normal, occlusion=occlusion)

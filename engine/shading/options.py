@@ -34,7 +34,8 @@ class PBROptions(MeshOptions):
                                          "normals (highlights and shadow edges then pull on the geometry); off: the "
                                          "shading sees the normals as they are and the surface follows the "
                                          "silhouettes, the colours' positions and the geometry terms, as with baked.")
-    lr_light: float = option(0.01, "pbr: Adam learning rate of the light (log intensities, directions).", min=0.0)
+    lr_light: float = option(0.01, "pbr: Adam learning rate of the light (log intensities, directions) and of "
+                           "the specular level's logit.", min=0.0)
     albedo_smooth_weight: float = option(0.03, "Weight of the albedo (pbr: base colour) smoothness, L1 to the "
                                          "albedo a little away (NeuS: pbr only).", min=0.0)
     albedo_smooth_radius: float = option(0.01, "Standard deviation of the jitter of the albedo and roughness "

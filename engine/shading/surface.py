@@ -15,15 +15,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .brdf import DIELECTRIC_F0, brdf, ggx_alpha, schlick_fresnel, smith_masking, specular_f0
+from .brdf import brdf, dielectric_albedo, fresnel, ggx_alpha, smith_masking
 from .light import SceneLight
-
-# The mean of (1 - F(n.l)) over cosine-weighted directions (Schlick, F0 = 0.04): 1 - F0 - (1 - F0) / 21.
-_DIFFUSE_TRANSMISSION = (1.0 - DIELECTRIC_F0) * (1.0 - 1.0 / 21.0)
 
 
 def shade(light: SceneLight, normals: torch.Tensor, views: torch.Tensor, *, base: torch.Tensor, roughness: torch.Tensor,
-          metallic: torch.Tensor, sun_visibility: torch.Tensor, occlusion: torch.Tensor) -> torch.Tensor:
+          metallic: torch.Tensor, sun_visibility: torch.Tensor, occlusion: torch.Tensor,
+          specular: torch.Tensor | float = 1.0) -> torch.Tensor:
     """``[P, 3]`` linear radiance towards the viewer.
 
     Args:
@@ -32,19 +30,20 @@ def shade(light: SceneLight, normals: torch.Tensor, views: torch.Tensor, *, base
         base: ``[P, 3]`` linear base colour; ``roughness``, ``metallic``: ``[P]`` in [0, 1].
         sun_visibility: ``[P]`` in [0, 1], whether the sun reaches the point (1: lit).
         occlusion: ``[P]`` in [0, 1], the share of the environment the point sees (1: open).
+        specular: the material's specular level in [0, 1] (:mod:`engine.shading.brdf`), a float or a
+            0-d tensor.
     """
     n_dot_v = (normals * views).sum(-1).clamp_min(1e-4)  # [P]
     sun = light.sun_direction.expand_as(normals)
     n_dot_s = (normals * sun).sum(-1).clamp_min(0.0)
-    direct = light.sun_irradiance * brdf(normals, views, sun, base=base, roughness=roughness, metallic=metallic) * (
-        n_dot_s * sun_visibility)[:, None]
-    kd = base * ((1.0 - metallic) * (1.0 - schlick_fresnel(torch.full_like(n_dot_v, DIELECTRIC_F0), n_dot_v))
-                 * _DIFFUSE_TRANSMISSION / math.pi)[:, None]
-    diffuse = kd * light.diffuse_irradiance(normals)
+    direct = light.sun_irradiance * brdf(normals, views, sun, base=base, roughness=roughness, metallic=metallic,
+                                         specular=specular) * (n_dot_s * sun_visibility)[:, None]
     alpha = ggx_alpha(roughness)
+    kd = base * ((1.0 - metallic) * (1.0 - dielectric_albedo(n_dot_v, alpha, specular)) / math.pi)[:, None]
+    diffuse = kd * light.diffuse_irradiance(normals)
     reflected = F.normalize(2.0 * n_dot_v[:, None] * normals - views, dim=-1)
     lobe = light.specular_integrals(reflected, 1.0 / (2.0 * alpha * alpha * n_dot_v))  # [P, 3]
     masking = smith_masking(n_dot_v, alpha) ** 2
-    specular = schlick_fresnel(specular_f0(base, metallic), n_dot_v[:, None]) * lobe * (
+    glossy = fresnel(base, metallic, n_dot_v, specular) * lobe * (
         masking / (4.0 * n_dot_v * math.pi * alpha * alpha))[:, None]
-    return direct + occlusion[:, None] * (diffuse + specular)
+    return direct + occlusion[:, None] * (diffuse + glossy)

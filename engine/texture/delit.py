@@ -1,4 +1,6 @@
-"""A PBR asset's base colour from the photos themselves, de-lit by the light the fit found.
+"""A PBR asset's base colour de-lit: from the photos themselves, by the light the fit found
+(:func:`delit_base_colour`), or the field's freed of the ambient occlusion the fit did not model
+(:func:`unoccluded_base_colour`).
 
 The learned base-colour field is smooth (a hash grid after a few hundred or thousand steps); the
 photos are as sharp as the capture. So the base colour is projected from the training images the way
@@ -34,7 +36,7 @@ import torch
 
 from ..data.dataset import DatasetSplit
 from ..render import RayCaster
-from ..shading.colour import srgb_decode, srgb_encode
+from ..shading.colour import luminance, srgb_decode, srgb_encode
 from ..shading.light import SceneLight
 from ..shading.surface import shade
 from ..shading.visibility import mesh_visibility
@@ -42,6 +44,11 @@ from .bake import VISIBILITY_EPS, view_depth, view_samples
 
 # A texel whose summed squared shading weight is below this share of the median keeps the field's colour.
 MIN_SHADING = 0.05
+# unoccluded_base_colour brightens a texel's diffuse shading by at most this factor (deep crevices, whose occlusion
+# estimate is the least certain, stay as the field has them beyond it).
+MAX_UNOCCLUDE = 4.0
+# Rounds of unoccluded_base_colour's joint solve of the colour and its multi-bounce darkening.
+UNOCCLUDE_ROUNDS = 3
 # Texels shaded at a time (bounds the memory of the shading's intermediate buffers).
 CHUNK = 1 << 17
 
@@ -54,6 +61,7 @@ def delit_base_colour(
     roughness: np.ndarray,
     metallic: np.ndarray,
     occlusion: np.ndarray,
+    specular: float,
     light: SceneLight,
     caster: RayCaster,
     diagonal: float,
@@ -67,6 +75,7 @@ def delit_base_colour(
     Args:
         field_colour: ``[P, 3]`` the material's sRGB base colour there (kept where the photos say too little).
         roughness, metallic, occlusion: ``[P]`` in [0, 1], the material's and the ambient occlusion there.
+        specular: the material's specular level in [0, 1].
         light: the light the fit found (directions are the same in the world and unit frames).
         caster: the dense surface, for the views' depth maps and the sun's shadow rays.
         diagonal: the dense surface's bounding-box diagonal (world units), for the visibility tolerance.
@@ -96,7 +105,7 @@ def delit_base_colour(
                 for start in range(0, len(index), CHUNK):
                     k = index[start:start + CHUNK]
                     gain, offset = _shading(light, p[k], n[k], centre, roughness=rough[k], metallic=metal[k],
-                                            sun=sun[k], occlusion=ambient[k])
+                                            sun=sun[k], occlusion=ambient[k], specular=specular)
                     w = weight[start:start + CHUNK, None]
                     numerator.index_add_(0, k, w * gain * (srgb_decode(colour[start:start + CHUNK]) - offset))
                     denominator.index_add_(0, k, w * gain * gain)
@@ -112,14 +121,70 @@ def delit_base_colour(
 
 
 def _shading(light: SceneLight, points: torch.Tensor, normals: torch.Tensor, centre: torch.Tensor, *,
-             roughness: torch.Tensor, metallic: torch.Tensor, sun: torch.Tensor, occlusion: torch.Tensor
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+             roughness: torch.Tensor, metallic: torch.Tensor, sun: torch.Tensor, occlusion: torch.Tensor,
+             specular: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``(A [K, 3], B [K, 3])``: the linear radiance towards the camera at ``centre [3]`` is ``A * base + B``."""
     views = torch.nn.functional.normalize(centre - points, dim=-1)
 
     def radiance(base: float) -> torch.Tensor:
         return shade(light, normals, views, base=torch.full_like(points, base), roughness=roughness,
-                     metallic=metallic, sun_visibility=sun, occlusion=occlusion)
+                     metallic=metallic, sun_visibility=sun, occlusion=occlusion, specular=specular)
 
     black = radiance(0.0)
     return radiance(1.0) - black, black
+
+
+def multi_bounce_occlusion(occlusion: torch.Tensor, albedo: torch.Tensor) -> torch.Tensor:
+    """``[P]`` the darkening ambient occlusion ``occlusion [P]`` (in [0, 1], the hemisphere's open share)
+    causes on a surface of linear ``albedo [P]`` once light bounces between the crevice's walls: the
+    cubic fit of Jimenez et al. 2016 (ground-truth ambient occlusion), ``max(o, ((a o + b) o + c) o)``
+    with ``a, b, c`` linear in the albedo. A white crevice is far less dark than its occlusion."""
+    a = 2.0404 * albedo - 0.3324
+    b = -4.7951 * albedo + 0.6417
+    c = 2.7552 * albedo + 0.6903
+    return torch.maximum(occlusion, ((a * occlusion + b) * occlusion + c) * occlusion).clamp(0.0, 1.0)
+
+
+def unoccluded_base_colour(
+    points: np.ndarray,
+    normals: np.ndarray,
+    *,
+    field_colour: np.ndarray,
+    occlusion: np.ndarray,
+    light: SceneLight,
+    caster: RayCaster,
+    shadow_offset: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(base colours [P, 3] sRGB in [0, 1], occlusion [P] in [0, 1])``: the field's ``field_colour
+    [P, 3]`` at the surface ``points [P, 3]`` (unit ``normals [P, 3]``) freed of the darkening that the
+    ambient occlusion ``occlusion [P]`` (the hemisphere's open share there) causes, and that darkening
+    (:func:`multi_bounce_occlusion` of the freed colour), for the asset's occlusion map.
+
+    A fit that traces no occlusion rays (``ao_rays`` 0) lights every point by the whole sky, so where
+    the capture showed a crevice darker, the base colour took the darkening. The asset's occlusion
+    map darkens the crevice again wherever it is rendered (a game engine's ambient occlusion, a path
+    tracer's own shadowing), so the colour would show it twice. The diffuse light the fit assumed,
+    ``S max(0, n.s) v + E(n)`` (``S``, ``v``: the sun's irradiance and visibility; ``E``: the
+    environment's irradiance), and the one the asset gets, ``S max(0, n.s) v + o E(n)`` (``o`` the
+    darkening), differ by a factor per texel; the linear colour is multiplied by it (at most
+    :data:`MAX_UNOCCLUDE`) and clipped at white. The darkening depends on the colour, so the two are
+    solved for together (:data:`UNOCCLUDE_ROUNDS` rounds from the field's colour); the darkening
+    returned is the one the colour was freed of, so the two render what the fit saw.
+    """
+    device = caster.device
+    p = torch.as_tensor(points, dtype=torch.float32, device=device)
+    n = torch.as_tensor(normals, dtype=torch.float32, device=device)
+    open_share = torch.as_tensor(occlusion, dtype=torch.float32, device=device).reshape(-1)
+    light = light.to(device)
+    with torch.no_grad():
+        sun, _ = mesh_visibility(caster, p, n, light.sun_direction, rays=0, offset=shadow_offset,
+                                 generator=torch.Generator())
+        direct = light.sun_irradiance * ((n @ light.sun_direction).clamp_min(0.0) * sun)[:, None]  # [P, 3]
+        environment = light.diffuse_irradiance(n)
+        field = srgb_decode(torch.as_tensor(field_colour, dtype=torch.float32, device=device))
+        linear = field
+        for _ in range(UNOCCLUDE_ROUNDS):
+            darkening = multi_bounce_occlusion(open_share, luminance(linear))
+            gain = (direct + environment) / (direct + darkening[:, None] * environment).clamp_min(1e-8)
+            linear = (field * gain.clamp(1.0, MAX_UNOCCLUDE)).clamp(0.0, 1.0)
+    return srgb_encode(linear).cpu().numpy(), darkening.cpu().numpy()

@@ -30,7 +30,7 @@ from ..data.dataset import DatasetSplit
 from ..shading.light import SceneLight
 from ..shading.visibility import mesh_occlusion
 from .bake import fill_texture
-from .delit import delit_base_colour
+from .delit import delit_base_colour, unoccluded_base_colour
 from .environment import add_sun, environment_image
 from .surface_maps import DenseSurface, bake_normal_map, sample_surface
 from .textured_mesh import TexturedMesh
@@ -90,7 +90,9 @@ def pbr_textures(
     ``material`` read on the dense surface ``dense_vertices [Vd, 3]``, ``dense_faces [Fd, 3]``.
 
     With ``views`` (the training views, world frame), the base colour is theirs de-lit by the
-    material's light (:func:`.delit.delit_base_colour`); without, the material's base-colour field.
+    material's light (:func:`.delit.delit_base_colour`); without, the material's base-colour field
+    (freed of the occlusion the fit did not model, :func:`.delit.unoccluded_base_colour`, when
+    ``material.base_holds_occlusion``).
 
     Returns:
         The same geometry with ``texture`` (base colour, sRGB), ``orm`` and ``normal_map`` of
@@ -113,12 +115,20 @@ def pbr_textures(
     occlusion = _occlusion_texture(mesh, dense, material, to_unit, texture_size)
     step(2)
     field_colour, roughness, metallic = material.base_colour(unit), material.roughness(unit), material.metallic(unit)
-    if views is None:
+    if views is None and material.base_holds_occlusion:
+        colour, darkening = unoccluded_base_colour(
+            samples.points, samples.normals, field_colour=field_colour,
+            occlusion=occlusion.reshape(-1)[samples.texel] / 255.0,
+            light=SceneLight.from_description(material.light.description), caster=dense.caster,
+            shadow_offset=OCCLUSION_OFFSET * dense.diagonal)
+        occlusion = fill_texture(samples.texel, samples.points, darkening, texture_size)[..., 0]
+        source = "learned PBR material, its base colour freed of the occlusion map's (multi-bounce) darkening"
+    elif views is None:
         colour, source = field_colour, "learned PBR material"
     else:
         colour = delit_base_colour(
             samples.points, samples.normals, field_colour=field_colour, roughness=roughness, metallic=metallic,
-            occlusion=occlusion.reshape(-1)[samples.texel] / 255.0,
+            occlusion=occlusion.reshape(-1)[samples.texel] / 255.0, specular=material.specular,
             light=SceneLight.from_description(material.light.description), caster=dense.caster,
             diagonal=dense.diagonal, views=views, shadow_offset=OCCLUSION_OFFSET * dense.diagonal,
             on_view=lambda done, _: step(2 + done))
@@ -129,7 +139,7 @@ def pbr_textures(
     step(steps)
     orm = np.concatenate([occlusion[..., None], fill_texture(samples.texel, samples.points, roughness, texture_size),
                           fill_texture(samples.texel, samples.points, metallic, texture_size)], axis=-1)
-    return replace(mesh, texture=base, orm=orm, normal_map=normal_map, source=source)
+    return replace(mesh, texture=base, orm=orm, normal_map=normal_map, specular=material.specular, source=source)
 
 
 def _occlusion_texture(mesh: TexturedMesh, dense: DenseSurface, material: Material,

@@ -30,6 +30,8 @@ class TexturedMesh:
             the red, green and blue channels (glTF's packing), same layout as ``texture``.
         normal_map: for a PBR material, ``[Ht, Wt, 3]`` uint8 tangent-space normal map (MikkTSpace
             frame of this mesh's UVs and ``normals``, OpenGL convention: green towards +v), linear.
+        specular: for a PBR material, its specular level in [0, 1] (glTF's ``KHR_materials_specular``
+            ``specularFactor``; Blender's Specular IOR Level is half of it; :mod:`engine.shading.brdf`).
     """
 
     vertices: np.ndarray
@@ -40,6 +42,7 @@ class TexturedMesh:
     source: str
     orm: np.ndarray | None = None
     normal_map: np.ndarray | None = None
+    specular: float = 1.0
 
 
 def texture_mesh(

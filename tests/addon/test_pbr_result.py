@@ -28,7 +28,7 @@ def pbr_asset(tmp_path_factory):
     light = LearnedLight({"sun": SUN}, environment=lambda d: np.full((len(d), 3), 0.2, np.float32),
                          radiance=lambda d: np.full((len(d), 3), 0.2, np.float32))
     material = Material(base_colour=lambda p: np.clip(0.5 + 0.4 * p, 0, 1), roughness=lambda p: np.full(len(p), 0.4),
-                        metallic=lambda p: (p[:, 0] > 0).astype(np.float32), light=light)
+                        metallic=lambda p: (p[:, 0] > 0).astype(np.float32), light=light, specular=0.3)
     mesh = pbr_mesh(sphere.vertices * bumps[:, None], sphere.faces, material, lambda p: p, target_faces=600,
                     texture_size=128)
     folder = tmp_path_factory.mktemp("pbr")
@@ -57,6 +57,7 @@ def test_the_result_has_a_principled_bsdf_with_every_map_wired(pbr_asset):
         assert node.image.packed_file is not None and node.image.name == f"Ball_{kind}"
     normal_map = source("Normal")
     assert normal_map.type == "NORMAL_MAP" and normal_map.space == "TANGENT"
+    assert bsdf.inputs["Specular IOR Level"].default_value == pytest.approx(0.15)  # half the learned level
     assert normal_map.uv_map == obj.data.uv_layers[0].name
     image = normal_map.inputs["Color"].links[0].from_node.image
     assert image.colorspace_settings.name == "Non-Color" and image.packed_file is not None

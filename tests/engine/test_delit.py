@@ -1,7 +1,8 @@
 """The PBR base colour projected from the photos and de-lit by the fitted light
 (:mod:`engine.texture.delit`): on a striped sphere under a sun with a known light, the de-lit colour
-is the true base colour on the lit and the shadowed side, where the photos' own colours are not. And
-the lit render of an exported asset (``psnr_lit``) reads the asset's own textures."""
+is the true base colour on the lit and the shadowed side, where the photos' own colours are not; the
+field's colour freed of the occlusion the fit did not model. And the lit render of an exported asset
+(``psnr_lit``) reads the asset's own textures."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from engine.cameras import Cameras
 from engine.data.dataset import DatasetSplit
 from engine.methods.base import LearnedLight, Material
 from engine.render import RayCaster
+from engine.shading.colour import srgb_decode
 from engine.shading.evaluation import render_lit
 from engine.shading.light import SceneLight
+from engine.shading.surface import shade
 from engine.texture.bake import average_views
-from engine.texture.delit import delit_base_colour
+from engine.texture.delit import delit_base_colour, unoccluded_base_colour
 from engine.texture.pbr import pbr_mesh
 from tests.support import orbit_c2w
 
@@ -61,8 +64,8 @@ def test_the_photos_de_lit_by_the_true_light_give_the_true_base_colour():
     truth = stripes(points)
     grey = np.full_like(truth, 0.5)
     delit = delit_base_colour(points, normals, field_colour=grey, roughness=np.full(len(points), 0.5),
-                              metallic=np.zeros(len(points)), occlusion=np.ones(len(points)), light=light,
-                              caster=RayCaster(vertices, faces), diagonal=2 * math.sqrt(3), views=views,
+                              metallic=np.zeros(len(points)), occlusion=np.ones(len(points)), specular=1.0,
+                              light=light, caster=RayCaster(vertices, faces), diagonal=2 * math.sqrt(3), views=views,
                               shadow_offset=0.01)
 
     away = normals @ light.sun_direction.detach().numpy() < -0.2  # the sun does not reach these
@@ -98,3 +101,34 @@ def test_the_lit_render_of_an_asset_reads_its_textures_as_the_fields_gave_them()
     wrong = render_lit(vertices, faces, material, cameras, light=light,
                        asset=replace(asset, texture=255 - asset.texture))
     assert float((fields - wrong).abs().mean()) > 0.05
+
+
+def test_the_field_colour_freed_of_occlusion_renders_under_the_occlusion_map_as_the_fit_saw_it():
+    """A fit without occlusion rays saw a crevice's darkening as a darker base colour. Freed of it,
+    the colour under the asset's occlusion map (the multi-bounce darkening) gives back the diffuse
+    light the fit predicted, on the sunlit and the shadowed side, wherever white does not clip."""
+    sphere = trimesh.creation.icosphere(4)
+    points, face = trimesh.sample.sample_surface_even(sphere, 3000, seed=1)
+    normals = sphere.face_normals[face]
+    light = known_light()
+    field = np.full((len(points), 3), 0.45, np.float32)
+    occlusion = (0.4 + 0.6 * (points[:, 0] > 0)).astype(np.float32)  # half the ball in a "crevice"
+    freed, darkening = unoccluded_base_colour(
+        points, normals, field_colour=field, occlusion=occlusion, light=light,
+        caster=RayCaster(torch.as_tensor(sphere.vertices, dtype=torch.float32), torch.as_tensor(sphere.faces)),
+        shadow_offset=0.01)
+    n = torch.as_tensor(normals, dtype=torch.float32)
+    ones = torch.ones(len(n))
+    lit = (n @ light.sun_direction.detach() > 0).float()  # a convex ball shadows itself only on its far side
+
+    def diffuse(colour: np.ndarray, ambient: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return shade(light, n, n, base=srgb_decode(torch.as_tensor(colour)), roughness=ones, metallic=0 * ones,
+                         sun_visibility=lit, occlusion=torch.as_tensor(ambient), specular=0.0)
+
+    assert np.allclose(freed[occlusion == 1], field[occlusion == 1], atol=1e-6)
+    assert (freed[occlusion < 1] > field[occlusion < 1] + 0.01).all()  # facing the sun: little sky to undo
+    # Light bouncing in the crevice: darker than its colour's own light, brighter than the bare occlusion.
+    assert (darkening[occlusion < 1] > 0.4).all() and (darkening[occlusion < 1] < 0.6).all()
+    seen, asset = diffuse(field, np.ones(len(n), np.float32)), diffuse(freed, darkening)
+    assert torch.allclose(asset, seen, rtol=2e-3)

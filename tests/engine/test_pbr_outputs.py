@@ -20,6 +20,7 @@ from engine.texture.surface_maps import DenseSurface, bake_normal_map, sample_su
 from engine.texture.tangents import mikktspace_tangents
 
 AMPLITUDE = 0.05
+SPECULAR = 0.3  # the stand-in material's specular level (not glTF's default 1, so that it must be carried)
 
 
 def bumps(points: np.ndarray) -> np.ndarray:
@@ -47,7 +48,7 @@ def bumpy():
 def stand_in_material(light: LearnedLight | None = None) -> Material:
     light = light or LearnedLight({}, environment=lambda d: np.zeros((len(d), 3)), radiance=lambda d: 0 * d)
     return Material(base_colour=lambda p: np.clip(0.5 + 0.4 * p, 0, 1), roughness=lambda p: 0.25 + 0.5 * (p[:, 2] > 0),
-                    metallic=lambda p: (p[:, 0] > 0).astype(np.float32), light=light)
+                    metallic=lambda p: (p[:, 0] > 0).astype(np.float32), light=light, specular=SPECULAR)
 
 
 def test_tangents_follow_u_and_the_sign_follows_mirrored_uvs():
@@ -111,7 +112,10 @@ def test_glb_has_the_three_textures_and_a_valid_material(pbr_asset):
     textures |= {key: material[key]["index"] for key in ("normalTexture", "occlusionTexture")}
     assert all(0 <= index < len(gltf["textures"]) for index in textures.values())
     assert all(gltf["textures"][i]["source"] < len(gltf["images"]) for i in textures.values())
+    assert material["extensions"]["KHR_materials_specular"]["specularFactor"] == pytest.approx(SPECULAR)
+    assert "KHR_materials_specular" in gltf["extensionsUsed"]
     back = read_textured(glb)
+    assert back.specular == pytest.approx(SPECULAR)
     assert np.array_equal(back.orm, mesh.orm) and np.array_equal(back.normal_map, mesh.normal_map)
     assert np.array_equal(back.texture, mesh.texture)
     assert np.allclose(back.vertices, mesh.vertices, atol=1e-5)  # back in the dataset frame
@@ -125,6 +129,7 @@ def test_obj_mtl_names_the_pbr_maps(pbr_asset):
     assert keys["map_Kd"] == "ball.png" and keys["map_Pr"] == "ball_roughness.png"
     assert keys["map_Pm"] == "ball_metallic.png" and keys["norm"] == "ball_normal.png"
     assert keys["map_Bump"].endswith("ball_normal.png")
+    assert [float(v) for v in keys["Ks"].split()] == pytest.approx([SPECULAR / 2] * 3)  # Specular IOR Level
     assert np.array_equal(np.array(Image.open(folder / "ball_roughness.png")), mesh.orm[..., 1])
     assert np.array_equal(np.array(Image.open(folder / "ball_metallic.png")), mesh.orm[..., 2])
 

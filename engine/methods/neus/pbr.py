@@ -90,7 +90,8 @@ def pbr_losses(model: NeuSModel, cache: SurfaceCache, out: dict[str, torch.Tenso
                                                                  generator=material.generator)
     radiance = shade(material.light, material.shading_normals(normals), -directions, base=srgb_decode(values[:, :3]),
                      roughness=values[:, 3],
-                     metallic=values[:, 4], sun_visibility=sun_visibility, occlusion=occlusion)
+                     metallic=values[:, 4], sun_visibility=sun_visibility, occlusion=occlusion,
+                     specular=material.specular)
     colour = radiance * opacity[:, None] + (1.0 - opacity[:, None]) * srgb_decode(background)
     losses = {"colour": (tonemap(colour) - tonemap(linear_target)).abs().mean()}
     surface = points[solid].detach() if bool(solid.any()) else points[:1].detach()

@@ -89,7 +89,7 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
     weights = loss_weights(opts)
     log = LossLog(iterations)
     grids = [module.tables for module in model.modules() if isinstance(module, HashGrid)]
-    light = [] if model.material is None else list(model.material.light.parameters())
+    light = [] if model.material is None else model.material.light_parameters()
     networks = [p for p in model.parameters() if all(p is not q for q in [*grids, *light, model.log_inv_s])]
     groups = [{"params": grids, "lr": opts.lr}, {"params": networks, "lr": opts.lr_mlp},
               {"params": [model.log_inv_s], "lr": opts.lr_inv_s}, {"params": light, "lr": opts.lr_light}]
