@@ -3,9 +3,16 @@
 SfM returns a scene in an arbitrary frame: any orientation, any scale. For photos of an object
 standing on a table or floor, this module finds
 
-* **up**: the normal of the dominant plane of the sparse points (RANSAC), turned towards the
-  cameras; without such a plane (fewer than ``MIN_PLANE_SHARE`` of the points on it, or tilted
-  more than ``MAX_PLANE_TILT_DEG`` from the cameras' mean up vector) the mean camera up vector;
+* **up**: the normal of the ground plane of the sparse points, turned towards the cameras. The
+  ground is a plane within ``MAX_PLANE_TILT_DEG`` of the cameras' mean up vector with (almost)
+  nothing under it: fewer points more than ``BELOW_TOLERANCES`` tolerances below it than
+  ``MAX_BELOW_PER_INLIER`` times the points on it (a bowl's rim or a flat top has the object under
+  it; a plane slanting through an object's foot has half the table under it). It is the dominant
+  plane of all the points (RANSAC) when that holds ``MIN_PLANE_SHARE`` of them, else the dominant
+  such plane among the lowest ``LOW_SHARE`` of the points along the cameras' up vector, if it holds
+  ``MIN_GROUND_SHARE`` of all the points: an object that fills the pictures (a bowl seen from close
+  by) leaves the table few points, 3.5% of them for the shared bowl on the table. Without a ground
+  the mean camera up vector;
 * **the object**: the sparse points above the ground that nearly every camera has in its picture
   (``MIN_VISIBLE_SHARE``; the object is what the photographer keeps in frame, the table around
   it leaves the picture in some views);
@@ -20,10 +27,12 @@ ground plane, so that a reconstruction cropped by it is cut where the object sta
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from skimage.measure import ransac
 
 from ..cameras import Cameras
 from ..roi import look_at_point
@@ -32,6 +41,15 @@ from .align import Similarity
 
 MIN_PLANE_SHARE = 0.2
 MAX_PLANE_TILT_DEG = 40.0
+# The ground among the lowest points (see the module docstring): what share of the points is
+# searched, the share of all the points it must hold, and how few may lie under it.
+LOW_SHARE = 0.15
+MIN_GROUND_SHARE = 0.02
+MIN_GROUND_POINTS = 20
+BELOW_TOLERANCES = 2.0
+MAX_BELOW_PER_INLIER = 0.2
+RANSAC_TRIALS = 500
+REFITS = 3
 MIN_VISIBLE_SHARE = 0.9
 OBJECT_SIZE = 2.0
 # Points count as "on the ground" within this share of the median camera distance.
@@ -53,18 +71,51 @@ class UprightScene:
 
 
 def find_ground(points: np.ndarray, up_hint: np.ndarray, tolerance: float, seed: int = 0) -> Plane | None:
-    """The dominant plane of ``points [P, 3]`` with its normal turned to ``up_hint [3]``, or
-    ``None`` when it is too small or too tilted to be the ground (see module docstring)."""
-    found = fit_plane(points, tolerance, seed)
-    if found is None or found[1].sum() < MIN_PLANE_SHARE * len(points):
-        return None
-    plane = found[0]
+    """The ground plane of ``points [P, 3]`` with its normal turned to ``up_hint [3]``, or ``None``
+    when no plane is big enough, level enough and under the points (see module docstring)."""
+    found = fit_plane(points, tolerance, seed, RANSAC_TRIALS)
+    if found is not None and found[1].sum() >= MIN_PLANE_SHARE * len(points):
+        plane = as_ground(found[0], points, up_hint, tolerance)
+        if plane is not None:
+            return plane
+    return lowest_ground(points, up_hint, tolerance, seed)
+
+
+def as_ground(plane: Plane, points: np.ndarray, up_hint: np.ndarray, tolerance: float) -> Plane | None:
+    """``plane`` with its normal turned to ``up_hint``, or ``None`` when it is tilted more than
+    ``MAX_PLANE_TILT_DEG`` from it or too many of ``points [P, 3]`` lie under it."""
     normal, offset = plane.normal, plane.offset
     if normal @ up_hint < 0:
         normal, offset = -normal, -offset
     if math.degrees(math.acos(float(np.clip(normal @ up_hint, -1.0, 1.0)))) > MAX_PLANE_TILT_DEG:
         return None
+    heights = points @ normal - offset  # [P]
+    if (heights < -BELOW_TOLERANCES * tolerance).sum() > MAX_BELOW_PER_INLIER * (np.abs(heights) <= tolerance).sum():
+        return None
     return Plane(normal, offset)
+
+
+def lowest_ground(points: np.ndarray, up_hint: np.ndarray, tolerance: float, seed: int = 0) -> Plane | None:
+    """The dominant ground plane (:func:`as_ground`) among the lowest ``LOW_SHARE`` of ``points
+    [P, 3]`` along ``up_hint``, refit ``REFITS`` times to all the points on it, or ``None`` when it holds fewer than
+    ``MIN_GROUND_SHARE`` of them."""
+    heights = points @ up_hint
+    low = points[heights <= np.percentile(heights, 100 * LOW_SHARE)] if len(points) else points
+    if len(low) < 3:
+        return None
+    with warnings.catch_warnings():  # skimage warns when no trial gives a valid model
+        warnings.simplefilter("ignore")
+        plane, _ = ransac(low, Plane, min_samples=3, residual_threshold=tolerance, max_trials=RANSAC_TRIALS,
+                          is_model_valid=lambda model, *_: as_ground(model, points, up_hint, tolerance) is not None,
+                          rng=np.random.default_rng(seed))
+    if plane is None:
+        return None
+    for _ in range(REFITS):  # refit to all the points on it, which the trial of a few low ones may tilt from
+        inliers = plane.residuals(points) <= tolerance
+        if inliers.sum() < max(MIN_GROUND_POINTS, MIN_GROUND_SHARE * len(points)):
+            return None
+        plane = Plane.from_estimate(points[inliers])
+    return as_ground(plane, points, up_hint, tolerance)
 
 
 def rotation_to_z_up(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
