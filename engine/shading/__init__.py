@@ -3,7 +3,7 @@
 | module | what it is |
 |---|---|
 | ``colour`` | the sRGB curve both ways, nvdiffrec's tone map, luminance |
-| ``brdf`` | the metallic-roughness BRDF (GGX, Smith, Schlick; coupled Lambert) |
+| ``brdf`` | the metallic-roughness BRDF and its specular level (GGX, Smith, Schlick; Lambert layered as Principled's) |
 | ``sg`` | spherical Gaussians: evaluation, integrals, products; the Fibonacci sphere |
 | ``light`` | :class:`SceneLight`: sun + ambient + lobes, its priors and its description |
 | ``surface`` | :func:`shade`: radiance of surface points under the light |

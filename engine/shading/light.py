@@ -100,9 +100,9 @@ class SceneLight(nn.Module):
           balance is usually set for its light, so the light is white and colour stays in the albedo;
         * ``light_scale``: ``log(E / pi)^2``, ``E`` the irradiance of a surface facing the sun under
           the whole light (sun + environment, luminance): the exposure prior that white under the
-          brightest light is just not clipped (exactly so for a uniform white world of strength 1).
-          Albedo and light trade a common factor otherwise; only the F0 = 0.04 of the highlights
-          pins it down on its own.
+          brightest light is just not clipped (exactly so for a uniform white world of strength 1,
+          the shading's layering renders white there as 1). Albedo and light trade a common factor
+          otherwise; only the highlights' Fresnel pins it down on its own.
         """
         def off_grey(rgb: torch.Tensor) -> torch.Tensor:
             return (rgb / rgb.mean().clamp_min(1e-8) - 1.0).abs().mean()
