@@ -21,7 +21,7 @@ Everything works in the unit volume (cameras of ``MethodInput.split``). Numbers:
 
 from .options import FreeSpaceOptions
 from .points import SparsePoints, triangulate
-from .start import CarvedStart, FreeSpace, carved_start, find_free_space
+from .start import HOLLOW_SHARE, CarvedStart, FreeSpace, carved_start, find_free_space
 
-__all__ = ["CarvedStart", "FreeSpace", "FreeSpaceOptions", "SparsePoints", "carved_start", "find_free_space",
-           "triangulate"]
+__all__ = ["HOLLOW_SHARE", "CarvedStart", "FreeSpace", "FreeSpaceOptions", "SparsePoints", "carved_start",
+           "find_free_space", "triangulate"]

@@ -31,6 +31,11 @@ MAX_SPLAT_PIXELS = 12
 # edges where a near surface hides a far one and only the far one has points nearby. On 100 of the bowl's views at
 # 128 px (its start at 64 cells) one or two views gave Chamfer-L1 0.0167 both, normal consistency 0.74 / 0.80.
 MIN_EMPTY_VOTES = 2
+# The carved start "opened a hollow" when the carve emptied at least this share of the hull's lattice nodes; the methods
+# then lean on the free-space evidence more (DMTet's and NeuS's ``hollow_*`` options). DMTet's balanced start (64
+# cells) empties 57% of the bowl's, 1.9% of rocker-arm's, 0.8% of fandisk's, 0.1% of bunny's and 0.02% of spot's; NeuS's
+# (192 cells) 58%, 2.0%, 0.8%, 0.2% and 0.02% (BENCHMARKS, Concavities, sessions 7 and 8).
+HOLLOW_SHARE = 0.1
 # Photo carving runs on a grid of this many cells (longest side), at most this many rounds.
 PHOTO_RESOLUTION = 96
 PHOTO_ROUNDS = 60
@@ -82,6 +87,11 @@ class CarvedStart:
         hull = self.hull_sdf < 0
         inside = int(hull.sum())
         return float((hull & (self.sdf >= 0)).sum()) / inside if inside else 0.0
+
+    @property
+    def opened_hollow(self) -> bool:
+        """Whether the carve opened a hollow: it emptied at least :data:`HOLLOW_SHARE` of the hull."""
+        return self.opened_share >= HOLLOW_SHARE
 
 
 def find_free_space(split: DatasetSplit, masked: DatasetSplit, *, lo: torch.Tensor, hi: torch.Tensor,

@@ -10,7 +10,7 @@ Lighting From Images"), reimplemented in our own code:
    carving), so optimization starts close to the answer, hollows included. What lets the topology
    open: every node inside the hull is a free SDF value, the carved start already has the hollow,
    and the ``free_space`` loss pushes the SDF positive wherever a line of sight crosses. When the
-   carve opened a hollow (:data:`HOLLOW_SHARE` of the hull), the grid pass runs longer and the
+   carve opened a hollow (:attr:`engine.free_space.CarvedStart.opened_hollow`), the grid pass runs longer and the
    points' depths hold the inner walls (``hollow_steps_factor``, ``hollow_sparse_depth_weight``):
    no silhouette constrains those walls, and in the default steps they stay lumpy.
 2. Per-vertex SDF values and offsets bounded by ``tanh`` (less than half a cell, so tets never
@@ -53,7 +53,7 @@ import trimesh
 from ..cameras import Cameras
 from ..data.dataset import DatasetSplit
 from ..fields import AlbedoField, albedo_colours
-from ..free_space import FreeSpaceOptions, SparsePoints, carved_start, find_free_space
+from ..free_space import CarvedStart, FreeSpaceOptions, SparsePoints, carved_start, find_free_space
 from ..free_space.losses import free_space_loss, sparse_depth_loss
 from ..free_space.points import SIGHT_MARGIN
 from ..geometry import TetGrid, marching_tets, regular_tet_grid, sdf_sign_loss, unique_edges
@@ -79,10 +79,6 @@ REFINE_STAGE = "refining the mesh"
 SMOOTHNESS_POINTS = 4096
 # Points per step on the lines of sight at which the free-space loss is measured.
 FREE_SPACE_POINTS = 4096
-# The carved start "opened a hollow" when the carve emptied at least this share of the hull's lattice nodes. DMTet's
-# balanced start empties 57% of the bowl's, 1.9% of rocker-arm's, 0.8% of fandisk's, 0.1% of bunny's and 0.02% of
-# spot's (BENCHMARKS, Concavities, session 7).
-HOLLOW_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -278,11 +274,11 @@ def loss_weights(opts: DMTetOptions, step: int) -> dict[str, float]:
             "free_space": opts.free_space_weight, "sparse_depth": opts.sparse_depth_weight, **pbr_weights(opts)}
 
 
-def for_hollow(opts: DMTetOptions, opened_share: float) -> DMTetOptions:
-    """``opts`` for a start whose carve emptied ``opened_share`` of the hull's nodes: unchanged below
-    :data:`HOLLOW_SHARE`, else with ``hollow_steps_factor`` times the steps and ``sparse_depth_weight`` at
-    least ``hollow_sparse_depth_weight``."""
-    if opened_share < HOLLOW_SHARE:
+def for_hollow(opts: DMTetOptions, start: CarvedStart) -> DMTetOptions:
+    """``opts`` for the carved ``start``: unchanged unless it opened a hollow
+    (:attr:`~engine.free_space.CarvedStart.opened_hollow`), else with ``hollow_steps_factor`` times the steps and
+    ``sparse_depth_weight`` at least ``hollow_sparse_depth_weight``."""
+    if not start.opened_hollow:
         return opts
     return replace(opts, iterations=max(1, round(opts.iterations * opts.hollow_steps_factor)),
                    sparse_depth_weight=max(opts.sparse_depth_weight, opts.hollow_sparse_depth_weight))
@@ -311,7 +307,7 @@ def run_dmtet(data: MethodInput) -> MethodOutput:
 
     free = find_free_space(split, split, lo=lo, hi=hi, opts=opts, progress=progress)
     start = carved_start(free, split, lo=lo, hi=hi, resolution=resolution, opts=opts, progress=progress)
-    opts = for_hollow(opts, start.opened_share)
+    opts = for_hollow(opts, start)
     data = replace(data, options=opts)
     lattice_sdf = start.sdf
     sparse = free.sparse if opts.sparse_depth_weight > 0 else None

@@ -21,7 +21,9 @@ The package is split by role:
    starts open. What lets the topology open: the SDF is a free field over the whole region of
    interest, not a shell around the hull (nothing keeps it negative inside the hull, it may cross
    zero anywhere), the fitted start already has the hollow, and the ``free_space`` loss keeps it
-   positive wherever a line of sight crosses (:mod:`.training`).
+   positive wherever a line of sight crosses (:mod:`.training`) when the carve opened a hollow
+   (``hollow_free_space_weight``; elsewhere the lines that graze the surface only dent it: spot's
+   Chamfer-L1 0.0032 with the term, 0.0029 without).
 3. **Sampling** (:mod:`.sampling`): the SDF is cached on a coarse lattice over the region of interest
    (the "occupancy grid", refreshed from the network every ``update_every`` steps). Each ray
    marches the cache (no network) to its first zero crossing and puts all its network samples in
@@ -69,11 +71,14 @@ behind the design"):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
 from ...fields import albedo_colours
 from ...fields.sdf import sdf_normals
+from ...free_space import CarvedStart
 from ...shading.visibility import mesh_occlusion
 from ..base import Method, MethodInput, MethodOutput
 from .extraction import extract_mesh, remove_support_plane
@@ -82,6 +87,14 @@ from .model import NeuSModel
 from .options import PRESETS, NeuSOptions
 from .sampling import SurfaceCache
 from .training import STAGE, Evidence, train
+
+
+def for_start(opts: NeuSOptions, start: CarvedStart | None) -> NeuSOptions:
+    """``opts`` for the carved ``start``: ``free_space_weight`` at least ``hollow_free_space_weight`` when it
+    opened a hollow (:attr:`~engine.free_space.CarvedStart.opened_hollow`), else unchanged."""
+    if start is None or not start.opened_hollow:
+        return opts
+    return replace(opts, free_space_weight=max(opts.free_space_weight, opts.hollow_free_space_weight))
 
 
 def run_neus(data: MethodInput) -> MethodOutput:
@@ -94,7 +107,9 @@ def run_neus(data: MethodInput) -> MethodOutput:
     hi = torch.tensor(data.normalization.box_max, device=device)
     mask_free = data.split.masks is None
     target = SurfaceCache(lo, hi, opts.init_resolution)
-    target.values, free = initial_sdf(data, target, opts.init_resolution)
+    target.values, free, start = initial_sdf(data, target, opts.init_resolution)
+    opts = for_start(opts, start)
+    data = replace(data, options=opts)
     hints = data.hints if mask_free else None
     model = NeuSModel(opts, mask_free, hull_start=not mask_free or hints is not None,
                       table=None if hints is None else (hints.ground, hints.up), views=len(data.split)).to(device)
@@ -105,6 +120,8 @@ def run_neus(data: MethodInput) -> MethodOutput:
     evidence = Evidence.of(None if free is None else free.sparse, data.split.cameras)
     stats, losses = train(model, cache, data, generator, evidence)
     stats.update(free.summary() if free is not None else {})
+    if start is not None:
+        stats.update(carved_share=round(start.opened_share, 4), free_space_weight=opts.free_space_weight)
     data.progress.update("extracting the surface", 0, 1)
     mesh = extract_mesh(model, cache, hi, opts.mesh_resolution, data.progress.stage("extracting the surface"))
     if mask_free and hints is None:  # the table was learned as part of the field: find it and cut it away

@@ -6,14 +6,16 @@ import torch
 
 from ...data.dataset import DatasetSplit
 from ...errors import InputError
-from ...free_space import FreeSpace, carved_start, find_free_space
+from ...free_space import CarvedStart, FreeSpace, carved_start, find_free_space
 from ..base import MethodInput
 from .model import NeuSModel
 from .sampling import SurfaceCache
 
 
-def initial_sdf(data: MethodInput, cache: SurfaceCache, resolution: int) -> tuple[torch.Tensor, FreeSpace | None]:
-    """The SDF the field starts from, at the cache's nodes, and the free-space evidence.
+def initial_sdf(data: MethodInput, cache: SurfaceCache, resolution: int
+                ) -> tuple[torch.Tensor, FreeSpace | None, CarvedStart | None]:
+    """The SDF the field starts from, at the cache's nodes, the free-space evidence and the carved
+    start it came from (``None`` for the sphere).
 
     With masks: the visual hull's signed distance; without masks, the hull of the automatic masks of
     ``data.hints`` (the table is a surface of its own then, see :class:`NeuSModel`); either opened
@@ -26,13 +28,13 @@ def initial_sdf(data: MethodInput, cache: SurfaceCache, resolution: int) -> tupl
     if split.masks is None and hints is None:
         centre = (torch.tensor(data.normalization.box_min) + torch.tensor(data.normalization.box_max)) / 2
         sphere = (cache.nodes - centre.to(cache.nodes.device)).norm(dim=-1) - opts.sphere_radius
-        return sphere, None
+        return sphere, None, None
     masked = split if split.masks is not None else DatasetSplit(split.images, hints.masks, split.cameras, split.names)
     free = find_free_space(split, masked, lo=lo, hi=hi, opts=opts, progress=data.progress)
     start = carved_start(free, masked, lo=lo, hi=hi, resolution=resolution, opts=opts, progress=data.progress)
     if float(start.hull_sdf.min()) >= 0:
         raise InputError("The visual hull is empty: the masks do not overlap in space")
-    return start.sdf, free
+    return start.sdf, free, start
 
 
 def fit_to_cache(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator) -> None:
