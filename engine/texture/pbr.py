@@ -27,10 +27,11 @@ import torch
 from PIL import Image
 
 from ..data.dataset import DatasetSplit
+from ..shading.colour import luminance, srgb_decode
 from ..shading.light import SceneLight
 from ..shading.visibility import mesh_occlusion
 from .bake import fill_texture
-from .delit import delit_base_colour, unoccluded_base_colour
+from .delit import delit_base_colour, multi_bounce_occlusion, unoccluded_base_colour
 from .environment import add_sun, environment_image
 from .surface_maps import DenseSurface, bake_normal_map, sample_surface
 from .textured_mesh import TexturedMesh
@@ -126,12 +127,16 @@ def pbr_textures(
     elif views is None:
         colour, source = field_colour, "learned PBR material"
     else:
+        open_share = occlusion.reshape(-1)[samples.texel] / 255.0
+        darkening = multi_bounce_occlusion(torch.as_tensor(open_share, dtype=torch.float32),
+                                           luminance(srgb_decode(torch.as_tensor(field_colour, dtype=torch.float32))))
         colour = delit_base_colour(
             samples.points, samples.normals, field_colour=field_colour, roughness=roughness, metallic=metallic,
-            occlusion=occlusion.reshape(-1)[samples.texel] / 255.0, specular=material.specular,
+            occlusion=darkening.numpy(), specular=material.specular,
             light=SceneLight.from_description(material.light.description), caster=dense.caster,
             diagonal=dense.diagonal, views=views, shadow_offset=OCCLUSION_OFFSET * dense.diagonal,
             on_view=lambda done, _: step(2 + done))
+        occlusion = fill_texture(samples.texel, samples.points, darkening.numpy(), texture_size)[..., 0]
         source = "learned PBR material, base colour from the training images de-lit by the learned light"
     base = fill_texture(samples.texel, samples.points, colour, texture_size)
     step(steps - 1)
