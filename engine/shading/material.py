@@ -39,14 +39,19 @@ class PBRMaterial(nn.Module):
 
     def __init__(self, opts: PBROptions, levels: int = 12, finest: int = 512) -> None:
         super().__init__()
-        self.field = AlbedoField(levels=levels, finest=finest, channels=5)
+        # The material draws its random numbers from its own streams (the field's start here, the
+        # smoothness jitter from ``generator``), so the method's own draws are those it makes without
+        # a material: NeuS's surface shaped by its radiance head alone is then baked's to the bit.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.field = AlbedoField(levels=levels, finest=finest, channels=5)
         with torch.no_grad():
             self.field.mlp[-1].bias[3:] = torch.tensor([ROUGHNESS_START_LOGIT, METALLIC_START_LOGIT])
         self.specular_logit = nn.Parameter(torch.tensor(SPECULAR_START_LOGIT))
         self.light = SceneLight(lobes=opts.light_lobes)
         self.ao_rays, self.shadow_offset = opts.ao_rays, opts.shadow_offset
         self.shading_moves_surface = opts.shading_moves_surface
-        self.generator = torch.Generator().manual_seed(0)  # the occlusion rays' directions
+        self.generator = torch.Generator().manual_seed(0)  # the occlusion rays' directions, the jitter
         self.register_buffer("sun_started", torch.zeros((), dtype=torch.bool))
 
     @property
@@ -93,7 +98,8 @@ class PBRMaterial(nn.Module):
         ``albedo_smooth`` and ``roughness_smooth`` (L1 between the values at the points and at a
         jitter of standard deviation ``radius`` away), ``metallic`` (the mean metalness) and the
         light's (:meth:`SceneLight.regularizers`)."""
-        here, there = self.field(points), self.field(points + torch.randn_like(points) * radius)
+        jitter = torch.randn(points.shape, generator=self.generator).to(points) * radius
+        here, there = self.field(points), self.field(points + jitter)
         difference = (here - there).abs()
         return {"albedo_smooth": difference[:, :3].mean(), "roughness_smooth": difference[:, 3].mean(),
                 "metallic": here[:, 4].mean(), **self.light.regularizers()}

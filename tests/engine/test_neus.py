@@ -26,6 +26,7 @@ from engine.methods.neus.extraction import extract_mesh, remove_support_plane
 from engine.methods.neus.initialization import fit_to_cache
 from engine.methods.neus.model import NeuSModel
 from engine.methods.neus.options import NeuSOptions
+from engine.methods.neus.pbr import pbr_losses
 from engine.methods.neus.rendering import render_rays
 from engine.methods.neus.sampling import SurfaceCache
 from engine.progress import Progress
@@ -113,6 +114,32 @@ def test_a_frozen_geometry_step_trains_the_colours_alone():
         (out["colour"].sum() + out["opacity"].sum() + out["eikonal"]).backward()
         assert model.colour.albedo.encoding.tables.grad is not None
         assert (model.sdf.radius.grad is None) == frozen and (model.log_inv_s.grad is None) == frozen
+
+
+@pytest.mark.parametrize("guide", [True, False])
+def test_with_pbr_the_radiance_head_alone_shapes_the_surface_unless_told_otherwise(guide):
+    """``material=pbr``: with ``radiance_guide`` the shaded term trains the material and the light and
+    leaves the SDF alone, the radiance head's colour term moves it; without the guide the shaded term
+    moves the surface (and there is no head)."""
+    opts = resolve_options(METHODS["neus"], "fast", {"material": "pbr", "radiance_guide": guide})
+    model = NeuSModel(opts, mask_free=False, hull_start=True)
+    assert (model.colour is not None) == guide
+    model.sdf = SphereSDF(torch.nn.Parameter(torch.tensor(0.5)))
+    cache = SurfaceCache(torch.full((3,), -1.0), torch.full((3,), 1.0), 64)
+    cache.update(model.sdf)
+    origins = torch.tensor([[0.0, 0.0, 3.0], [0.2, 0.1, 3.0], [0.45, 0.0, 3.0], [0.49, 0.0, 3.0]])
+    directions = torch.tensor([0.0, 0.0, -1.0]).expand_as(origins)
+    out = render_rays(model, cache, origins, directions, lo=cache.lo, hi=cache.hi, opts=opts, anneal=1.0,
+                      training=True)
+    target = torch.full((4, 3), 0.7)
+    losses = pbr_losses(model, cache, out, origins, directions, target=target, background=torch.zeros(4, 3),
+                        opts=opts)
+    losses["shaded"].backward(retain_graph=guide)
+    assert model.material.field.encoding.tables.grad is not None
+    assert (model.sdf.radius.grad is None) == guide
+    if guide:
+        (out["colour"] - target).abs().mean().backward()
+        assert model.sdf.radius.grad is not None and float(model.sdf.radius.grad.abs()) > 0
 
 
 def test_opacity_is_symmetric_about_the_silhouette():
@@ -242,6 +269,19 @@ def test_neus_beats_the_hull_on_few_views(datasets):
     assert result.stats["carved_share"] < HOLLOW_SHARE and result.stats["free_space_weight"] == 0
     assert set(result.losses["optimizing the SDF"]) == {"colour", "albedo", "eikonal", "mask"}
     assert not result.stats["mask_free"]
+
+
+def test_pbr_with_the_radiance_guide_gives_baked_s_surface(datasets):
+    """``material=pbr`` with ``radiance_guide``: the same surface as ``baked`` (the material neither moves
+    the SDF nor changes the random draws that shape it), and a PBR material instead of an albedo."""
+    split = load_split(datasets / "spot", "train", scale=0.25, max_views=12)
+    short = {"iterations": 40, "init_iterations": 20, "init_resolution": 48, "mesh_resolution": 48, "rays": 256}
+    baked, _ = small_run(split, short)
+    pbr, _ = small_run(split, {**short, "material": "pbr"})
+    assert pbr.material is not None and baked.material is None
+    assert {"colour", "albedo", "shaded"} <= set(pbr.losses["optimizing the SDF"])
+    assert baked.vertices.shape == pbr.vertices.shape and np.array_equal(baked.faces, pbr.faces)
+    assert float(np.abs(baked.vertices - pbr.vertices).max()) < 1e-6
 
 
 def test_free_space_term_is_on_where_the_carve_opened_a_hollow():

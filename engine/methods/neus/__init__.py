@@ -10,7 +10,9 @@ The package is split by role:
    direction and geometry features (:class:`~engine.fields.sdf.ColourHead`); a direction-only
    background field without masks; the learned ``inv_s``; and, when the object was located on its
    table, the table as a plane of its own whose height is learned. A separate appearance grid keeps
-   texture detail from roughening the geometry.
+   texture detail from roughening the geometry. With ``material=pbr`` a PBR material field and a
+   light are learned besides (:mod:`.pbr`); the radiance head stays and alone shapes the surface
+   (``radiance_guide``), so the geometry is baked's and the shaded term trains the material and light.
 2. **Start** (:mod:`.initialization`): with masks the SDF is first fitted (a few hundred cheap steps,
    no rendering) to the signed distance of the visual hull; without masks, to the hull of the
    automatic masks of ``MethodInput.hints`` (:mod:`engine.sfm.object_hints`), or, when the object

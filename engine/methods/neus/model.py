@@ -31,10 +31,12 @@ class NeuSModel(torch.nn.Module):
                  table: tuple[np.ndarray, np.ndarray] | None = None, views: int = 0) -> None:
         super().__init__()
         self.sdf = SDFField(levels=opts.levels, finest=opts.finest, table_size=2**opts.log2_table)
-        # With material=pbr a learned material and light (shaded in .pbr) replace the colour head.
+        # With material=pbr a learned material and light are shaded in .pbr; the radiance head stays
+        # (``radiance_guide``) to shape the surface as it does for baked.
         pbr = opts.material == "pbr"
-        self.colour = None if pbr else ColourHead(AlbedoField(levels=opts.levels, finest=opts.finest),
-                                                  self.sdf.features)
+        head = not pbr or opts.radiance_guide
+        self.colour = ColourHead(AlbedoField(levels=opts.levels, finest=opts.finest),
+                                 self.sdf.features) if head else None
         self.material = PBRMaterial(opts, levels=opts.levels, finest=opts.finest) if pbr else None
         self.background = BackgroundField() if mask_free else None
         # Photos (no masks) of ``views`` images: each image's own exposure and white balance.

@@ -81,6 +81,11 @@ class NeuSOptions(FreeSpaceOptions, PBROptions):
                                    "training image, for photos whose exposure or white balance differ (mask-free "
                                    "Chamfer-L1: bunny-tabletop-studio 0.0107 -> 0.0099, spot-tabletop 0.0072 -> "
                                    "0.0071).")
+    # material=pbr.
+    radiance_guide: bool = option(True, "pbr: keep baked's radiance head (albedo plus view-dependent residual) and "
+                                  "its colour and albedo terms to shape the surface, the shaded material training "
+                                  "only the material and the light (the geometry then is baked's); off: the shaded "
+                                  "colour alone shapes it.")
     # Start.
     init_iterations: int = option(150, "Steps fitting the SDF to its start (hull or sphere) before rendering.",
                                   unit="steps", min=0)

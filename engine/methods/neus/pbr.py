@@ -65,20 +65,24 @@ def cache_visibility(model: NeuSModel, cache: SurfaceCache, points: torch.Tensor
 def pbr_losses(model: NeuSModel, cache: SurfaceCache, out: dict[str, torch.Tensor], origins: torch.Tensor,
                directions: torch.Tensor, *, target: torch.Tensor, background: torch.Tensor, opts: NeuSOptions
                ) -> dict[str, torch.Tensor]:
-    """The colour term and the material's priors of a step with ``material=pbr``.
+    """The shaded colour term and the material's priors of a step with ``material=pbr``.
 
-    ``out`` is :func:`.rendering.render_rays`'s (``colour`` holds the :data:`CHANNELS` composited
-    channels); ``target`` and ``background`` ``[R, 3]`` are sRGB. ``colour``: L1 between the tone-mapped
+    ``out`` is :func:`.rendering.render_rays`'s (``material`` holds the :data:`CHANNELS` composited
+    channels); ``target`` and ``background`` ``[R, 3]`` are sRGB. ``shaded``: L1 between the tone-mapped
     (:func:`engine.shading.colour.tonemap`) linear render over the linear background and the
     linearized target; then :meth:`engine.shading.material.PBRMaterial.regularizers` at the surface
-    points of the rays that meet the object.
+    points of the rays that meet the object. When the model has a radiance head (``radiance_guide``),
+    the ray's opacity and depth reach this term without their gradient: it trains the material and
+    the light on the surface the head shapes.
     """
     material = model.material
-    opacity = out["opacity"]
+    guided = model.colour is not None
+    opacity = out["opacity"].detach() if guided else out["opacity"]
     solid = opacity > 0.5
-    values = out["colour"] / opacity.clamp_min(1e-6)[:, None]  # [R, 8] not premultiplied
+    values = out["material"] / opacity.clamp_min(1e-6)[:, None]  # [R, 8] not premultiplied
     normals = F.normalize(values[:, 5:], dim=-1)
-    points = origins + directions * (out["depth"] / opacity.clamp_min(1e-6))[:, None]
+    depth = out["depth"].detach() if guided else out["depth"]
+    points = origins + directions * (depth / opacity.clamp_min(1e-6))[:, None]
     linear_target = srgb_decode(target)
     if not material.sun_placed and bool(solid.any()):
         material.place_sun(normals[solid].detach(), luminance(linear_target[solid]))
@@ -93,6 +97,6 @@ def pbr_losses(model: NeuSModel, cache: SurfaceCache, out: dict[str, torch.Tenso
                      metallic=values[:, 4], sun_visibility=sun_visibility, occlusion=occlusion,
                      specular=material.specular)
     colour = radiance * opacity[:, None] + (1.0 - opacity[:, None]) * srgb_decode(background)
-    losses = {"colour": (tonemap(colour) - tonemap(linear_target)).abs().mean()}
+    losses = {"shaded": (tonemap(colour) - tonemap(linear_target)).abs().mean()}
     surface = points[solid].detach() if bool(solid.any()) else points[:1].detach()
     return {**losses, **material.regularizers(surface, opts.albedo_smooth_radius)}

@@ -18,9 +18,12 @@ from .sampling import SurfaceCache, march_cache
 def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, directions: torch.Tensor, *,
                 lo: torch.Tensor, hi: torch.Tensor, opts: NeuSOptions, anneal: float, training: bool,
                 frozen_geometry: bool = False) -> dict[str, torch.Tensor]:
-    """Volume-render rays ``[R, 3]`` (unit volume). Returns ``colour``/``albedo`` ``[R, 3]``, ``depth [R]``
-    (distance along the ray) and ``normal [R, 3]`` (the composited unit normals), all premultiplied
-    by the opacity, no background; ``opacity [R]`` and ``eikonal`` (mean over the samples, scalar).
+    """Volume-render rays ``[R, 3]`` (unit volume). Returns ``colour``/``albedo`` ``[R, 3]`` (the radiance
+    head's, when the model has one), ``material [R, 8]`` (with ``material=pbr``: the
+    :data:`.pbr.CHANNELS`, composited with weights that carry no gradient when a radiance head drives
+    the surface), ``depth [R]`` (distance along the ray) and ``normal [R, 3]`` (the composited unit
+    normals), all premultiplied by the opacity, no background; ``opacity [R]`` and ``eikonal`` (mean
+    over the samples, scalar).
 
     Each ray gets ``samples`` samples in a band around where it first meets the cached surface (or
     the table). With a table, the object and the table are two surfaces: see :func:`table_alphas`;
@@ -34,23 +37,29 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
     table = model.height if model.has_table else None
     centre, hit, deepest, bare = march_cache(cache, origins, directions, near, far, table=table)
     count = len(origins)
-    channels = 3 if model.material is None else pbr.CHANNELS  # pbr: the material and normal, shaded later
-    colour = origins.new_zeros(count, channels)
+    head, material = model.colour is not None, model.material is not None
+    colour = origins.new_zeros(count, 3)
     albedo = origins.new_zeros(count, 3)
+    channels = origins.new_zeros(count, pbr.CHANNELS if material else 0)  # pbr: the material and normal, shaded later
     opacity = origins.new_zeros(count)
     depth = origins.new_zeros(count)
     normal = origins.new_zeros(count, 3)
     eikonal = origins.new_zeros(())
+
+    def result() -> dict[str, torch.Tensor]:
+        out = {"opacity": opacity, "depth": depth, "normal": normal, "eikonal": eikonal}
+        out.update({"colour": colour, "albedo": albedo} if head else {})
+        return {**out, "material": channels} if material else out
+
     if bool(bare.any()):
         t, table_albedo = model.table_colour(origins[bare], directions[bare], far[bare])  # [B], [B, 3]
-        table_values = table_albedo if model.material is None else pbr.table_channels(
-            table_albedo, model.table_up.expand_as(table_albedo))
-        colour[bare], albedo[bare], opacity[bare], depth[bare] = table_values, table_albedo, 1.0, t
+        if material:
+            channels[bare] = pbr.table_channels(table_albedo, model.table_up.expand_as(table_albedo))
+        colour[bare], albedo[bare], opacity[bare], depth[bare] = table_albedo, table_albedo, 1.0, t
         normal[bare] = model.table_up
     hit = hit & ~bare
     if not bool(hit.any()):
-        return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "normal": normal,
-                "eikonal": eikonal}
+        return result()
     o, d, c = origins[hit], directions[hit], centre[hit]  # [H, 3], [H, 3], [H]
     inv_s = model.log_inv_s.exp().detach() if frozen_geometry else model.log_inv_s.exp()
     half = max(opts.band * cache.cell, opts.band_sharp / float(inv_s.detach()))
@@ -81,25 +90,28 @@ def render_rays(model: NeuSModel, cache: SurfaceCache, origins: torch.Tensor, di
                                           deepest=deepest[hit])
         normals = F.normalize(normals + table_share.reshape(-1, 1) * (model.table_up - normals), dim=-1)
     weights = composite_weights(alpha)  # [H, T]
-    if model.material is None:
+    # The table is diffuse: its share of a sample's colour is its albedo alone.
+    table_albedo = None if table is None else model.table_colour(o, d, far[hit])[1][:, None].expand(
+        -1, taken, -1).reshape(-1, 3)
+    share = None if table is None else table_share.reshape(-1, 1)
+    if head:
         sample_colour, sample_albedo = model.colour(points, features, normals, views)
-    else:
-        sample_colour = pbr.sample_channels(model, points, normals)
-        sample_albedo = sample_colour[:, :3]
-    if table is not None:  # the table is diffuse: its share of a sample's colour is its albedo alone
-        table_albedo = model.table_colour(o, d, far[hit])[1][:, None].expand(-1, taken, -1).reshape(-1, 3)
-        table_values = table_albedo if model.material is None else pbr.table_channels(table_albedo, normals)
-        share = table_share.reshape(-1, 1)
-        sample_colour = sample_colour + share * (table_values - sample_colour)
-        sample_albedo = sample_albedo + share * (table_albedo - sample_albedo)
-    colour[hit] = (weights[..., None] * sample_colour.view(-1, taken, channels)).sum(1)
-    albedo[hit] = (weights.detach()[..., None] * sample_albedo.view(-1, taken, 3)).sum(1)
+        if table is not None:
+            sample_colour = sample_colour + share * (table_albedo - sample_colour)
+            sample_albedo = sample_albedo + share * (table_albedo - sample_albedo)
+        colour[hit] = (weights[..., None] * sample_colour.view(-1, taken, 3)).sum(1)
+        albedo[hit] = (weights.detach()[..., None] * sample_albedo.view(-1, taken, 3)).sum(1)
+    if material:
+        sample_material = pbr.sample_channels(model, points, normals)
+        if table is not None:
+            sample_material = sample_material + share * (pbr.table_channels(table_albedo, normals) - sample_material)
+        shading_weights = weights.detach() if head else weights  # the radiance head alone moves the surface
+        channels[hit] = (shading_weights[..., None] * sample_material.view(-1, taken, pbr.CHANNELS)).sum(1)
     opacity[hit] = weights.sum(1)
     depth[hit] = (weights * t).sum(1)
     normal[hit] = (weights[..., None] * normals.view(-1, taken, 3)).sum(1)
     eikonal = ((gradient.norm(dim=-1) - 1.0) ** 2).mean()
-    return {"colour": colour, "albedo": albedo, "opacity": opacity, "depth": depth, "normal": normal,
-            "eikonal": eikonal}
+    return result()
 
 
 def table_alphas(model: NeuSModel, sdf: torch.Tensor, slope: torch.Tensor, points: torch.Tensor, *,

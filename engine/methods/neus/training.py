@@ -44,9 +44,10 @@ class Evidence:
 
 def loss_weights(opts: NeuSOptions) -> dict[str, float]:
     """The weight of each named loss term of a step (see :func:`train`)."""
-    return {"colour": 1.0, "albedo": opts.albedo_weight, "eikonal": opts.eikonal_weight, "mask": opts.mask_weight,
-            "depth": opts.depth_weight, "normal": opts.normal_weight, "free_space": opts.free_space_weight,
-            "sparse_depth": opts.sparse_depth_weight, "appearance": opts.appearance_weight, **pbr_weights(opts)}
+    return {"colour": 1.0, "albedo": opts.albedo_weight, "shaded": 1.0, "eikonal": opts.eikonal_weight,
+            "mask": opts.mask_weight, "depth": opts.depth_weight, "normal": opts.normal_weight,
+            "free_space": opts.free_space_weight, "sparse_depth": opts.sparse_depth_weight,
+            "appearance": opts.appearance_weight, **pbr_weights(opts)}
 
 
 def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: torch.Generator,
@@ -59,6 +60,9 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
     * ``colour``: L1 of the rendered colour (over the background) against the image;
     * ``albedo``: the same with the albedo alone (no view-dependent residual), so that the albedo
       explains the images by itself and can be baked into the texture;
+    * ``shaded`` and the material's priors (``material=pbr``, :func:`.pbr.pbr_losses`): the material
+      shaded under the learned light against the image. With ``radiance_guide`` (the default) the two
+      terms above still shape the surface and this one trains only the material and the light;
     * ``eikonal``: ``(|grad SDF| - 1)^2`` on the samples and on as many uniform points of the box
       (not during a mask-free colours-only warm-up);
     * ``mask``: BCE of the opacity against the mask (with masks only);
@@ -121,12 +125,13 @@ def train(model: NeuSModel, cache: SurfaceCache, data: MethodInput, generator: t
         if model.appearance is not None:  # as each photo's own exposure and white balance show it
             out, background = model.appearance(pixels.views, out, background)
         clear = 1.0 - out["opacity"][:, None]
-        if model.material is None:
+        losses = {}
+        if model.colour is not None:
             losses = {"colour": (out["colour"] + clear * background - target).abs().mean(),
                       "albedo": (out["albedo"] + clear.detach() * background.detach() - target).abs().mean()}
-        else:
-            losses = pbr_losses(model, cache, out, origins, directions, target=target, background=background,
-                                opts=opts)
+        if model.material is not None:
+            losses.update(pbr_losses(model, cache, out, origins, directions, target=target, background=background,
+                                     opts=opts))
         if not frozen:
             free = lo + torch.rand(len(origins), 3, generator=generator).to(lo.device) * (hi - lo)  # [R, 3]
             free_gradient = model.sdf.with_gradient(free)[2]
